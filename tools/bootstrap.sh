@@ -26,8 +26,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "bootstrap: installing Python requirements into $VENV (about a minute)" >&2
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -r requirements.txt -r test-requirements.txt
-    "$VENV/bin/python" -m pip install -q -e . --no-deps
+    pip_q() { "$VENV/bin/python" -m pip install -q "$@" 2>&1 | grep -v -e "is ignored: it is neither" -e "BuildBackendWarning" || true; }
+    pip_q --upgrade pip
+    pip_q -r requirements.txt -r test-requirements.txt
+    pip_q -e . --no-deps
+    "$VENV/bin/python" -c "import compute_api, keystone, glance"
     echo "$want" > "$stamp"
 fi
