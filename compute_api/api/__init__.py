@@ -1,0 +1,1 @@
+"""The WSGI API layer: router, controllers, faults and microversions."""

@@ -1,0 +1,120 @@
+"""Compute fault rendering: the one place error responses are built.
+
+Every error the service answers with is JSON of the form
+``{"<faultName>": {"code": <status>, "message": "<text>"}}``.
+"""
+
+import logging
+
+from oslo_serialization import jsonutils
+import webob
+import webob.dec
+import webob.exc
+
+LOG = logging.getLogger(__name__)
+
+FAULT_NAMES = {
+    400: 'badRequest',
+    401: 'unauthorized',
+    403: 'forbidden',
+    404: 'itemNotFound',
+    405: 'badMethod',
+    409: 'conflictingRequest',
+    413: 'overLimit',
+    415: 'badMediaType',
+    429: 'overLimit',
+    501: 'notImplemented',
+    503: 'serviceUnavailable',
+}
+DEFAULT_FAULT_NAME = 'computeFault'
+
+# Messages for error responses produced by middleware that does not speak
+# the Compute fault format (so that no HTML or foreign body leaks through).
+GENERIC_MESSAGES = {
+    400: 'The request could not be understood.',
+    401: 'Authentication required.',
+    403: 'Access was denied to this resource.',
+    404: 'The resource could not be found.',
+    405: 'The method is not allowed for this resource.',
+    411: 'A Content-Length header is required.',
+    413: 'The request body is larger than this service accepts.',
+    414: 'The request URI is too long.',
+    415: 'The request media type is not supported.',
+    503: 'The service is unavailable. Try again later.',
+}
+GENERIC_500 = ('An unexpected error prevented the request from completing. '
+               'The request id identifies it in the service logs.')
+
+# Headers of a foreign error response that survive its translation.
+_KEPT_HEADERS = ('Allow', 'WWW-Authenticate', 'Retry-After')
+
+
+def fault_response(status, message, headers=None):
+    """Build the JSON fault response for ``status`` with ``message``."""
+    name = FAULT_NAMES.get(status, DEFAULT_FAULT_NAME)
+    body = {name: {'code': status, 'message': message}}
+    resp = webob.Response(status=status,
+                          content_type='application/json',
+                          charset='UTF-8',
+                          body=jsonutils.dump_as_bytes(body))
+    for key, value in (headers or {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+def http_error(status, message, **headers):
+    """A webob HTTP exception whose body is a Compute fault."""
+    return _RenderedHTTPError(fault_response(status, message, headers))
+
+
+class _RenderedHTTPError(webob.exc.HTTPException):
+    """A raisable HTTP error carrying an already rendered fault response."""
+
+    def __init__(self, response):
+        self.response = response
+        Exception.__init__(self, response.status)
+
+    def __call__(self, environ, start_response):
+        return self.response(environ, start_response)
+
+
+def _is_json(resp):
+    return (resp.content_type or '').endswith('json')
+
+
+def _translate(resp):
+    """Turn a non-JSON error response into a Compute fault."""
+    status = resp.status_int
+    message = GENERIC_MESSAGES.get(status, GENERIC_500 if status >= 500
+                                   else 'The request failed.')
+    kept = {h: resp.headers[h] for h in _KEPT_HEADERS if h in resp.headers}
+    return fault_response(status, message, kept)
+
+
+class FaultWrapper:
+    """Middleware: no exception and no non-JSON error leaves the service.
+
+    Unexpected exceptions become a generic 500 ``computeFault`` (with the
+    traceback in the log, never in the response); HTTP errors raised or
+    returned by inner middleware (for example the body size limiter) are
+    rendered as Compute faults.
+    """
+
+    def __init__(self, application):
+        self.application = application
+
+    @webob.dec.wsgify
+    def __call__(self, req):
+        try:
+            resp = req.get_response(self.application)
+        except _RenderedHTTPError as exc:
+            return exc.response
+        except webob.exc.HTTPException as exc:
+            resp = req.get_response(exc)
+        except Exception:
+            LOG.exception('Unexpected error while serving %s %s',
+                          req.method, req.path)
+            return fault_response(500, GENERIC_500)
+        if resp.status_int >= 400 and not _is_json(resp):
+            return _translate(resp)
+        return resp

@@ -1,0 +1,71 @@
+"""Domain errors of compute-api.
+
+Each error carries an HTTP status and a message built from ``msg_fmt``; the
+API layer turns them into Compute faults in one place
+(:mod:`compute_api.api.faults`).
+"""
+
+
+class ComputeAPIError(Exception):
+    """Base class: a message template and the status it maps to."""
+
+    msg_fmt = 'An unknown error occurred.'
+    code = 500
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        super().__init__(self.msg_fmt % kwargs)
+
+    @property
+    def message(self):
+        return str(self)
+
+
+class Invalid(ComputeAPIError):
+    msg_fmt = 'Invalid request: %(reason)s'
+    code = 400
+
+
+class ProjectMismatch(Invalid):
+    msg_fmt = ("Malformed request URL: the project '%(url_project)s' in the "
+               "URL does not match the token's project '%(token_project)s'.")
+
+
+class NotAuthenticated(ComputeAPIError):
+    msg_fmt = 'Authentication required.'
+    code = 401
+
+
+class ImageNotAuthorized(NotAuthenticated):
+    msg_fmt = ('The Image service rejected the credentials of this request; '
+               'authenticate again.')
+
+
+class PolicyNotAuthorized(ComputeAPIError):
+    msg_fmt = 'Policy does not allow %(action)s to be performed.'
+    code = 403
+
+
+class ImageForbidden(ComputeAPIError):
+    msg_fmt = 'Not allowed to delete image %(image_id)s.'
+    code = 403
+
+
+class NotFound(ComputeAPIError):
+    msg_fmt = 'Resource could not be found.'
+    code = 404
+
+
+class ImageNotFound(NotFound):
+    msg_fmt = 'Image %(image_id)s could not be found.'
+
+
+class ImageInUse(ComputeAPIError):
+    msg_fmt = 'Image %(image_id)s is in use and cannot be deleted now.'
+    code = 409
+
+
+class ImageServiceUnavailable(ComputeAPIError):
+    msg_fmt = ('The Image service is unavailable; the image was not deleted. '
+               'Try again later.')
+    code = 503

@@ -1,0 +1,89 @@
+"""The Glance v2 adapter: delete an image as the calling user.
+
+One keystoneauth1 session (and so one connection pool) is shared by every
+request a worker serves; each call uses the caller's own token and service
+catalog (keystonemiddleware's ``keystone.token_auth`` plugin) and forwards
+the global request id. Every Glance outcome is translated into a domain error
+here, so that nothing Glance answers, and no way it fails, reaches the client
+raw.
+"""
+
+import logging
+import re
+from urllib import parse
+
+from keystoneauth1 import adapter as ks_adapter
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import loading as ks_loading
+from keystoneauth1.loading import adapter as ks_adapter_loading
+
+from compute_api import exception
+
+LOG = logging.getLogger(__name__)
+
+# Glance only ever creates images whose ids have this form; anything else is
+# unknown to it (it answers 404), so such ids are answered without a call.
+_IMAGE_ID_RE = re.compile(
+    r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
+    r'[0-9a-fA-F]{12}$')
+_DOUBLE_DELETE = 'deleted to deleted'
+
+
+def image_path(image_id):
+    """The Glance path of an image: the id is always one encoded segment."""
+    return '/v2/images/' + parse.quote(image_id, safe='')
+
+
+def _shown(image_id, limit=40):
+    """A bounded, printable form of a client-supplied id for messages."""
+    text = image_id if image_id.isprintable() else repr(image_id)
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
+class ImageAPI:
+    """Calls Glance v2 on behalf of the user in a request context."""
+
+    def __init__(self, conf):
+        self._session = ks_loading.load_session_from_conf_options(
+            conf, 'glance')
+        self._adapter_kwargs = {}
+        ks_adapter_loading.process_conf_options(
+            conf.glance, self._adapter_kwargs)
+
+    def _adapter(self, context):
+        return ks_adapter.Adapter(
+            self._session, auth=context.user_auth_plugin,
+            global_request_id=context.global_id, logger=LOG,
+            **self._adapter_kwargs)
+
+    def delete(self, context, image_id):
+        """Delete ``image_id``; raise a domain error unless Glance did."""
+        if not _IMAGE_ID_RE.match(image_id):
+            raise exception.ImageNotFound(image_id=_shown(image_id))
+        try:
+            resp = self._adapter(context).delete(
+                image_path(image_id), raise_exc=False,
+                headers={'Accept': 'application/json'})
+        except ks_exc.ClientException as exc:
+            LOG.warning('Image service unreachable deleting image %s: %s',
+                        image_id, exc.__class__.__name__)
+            raise exception.ImageServiceUnavailable()
+        _check_response(resp, image_id)
+
+
+def _check_response(resp, image_id):
+    status = resp.status_code
+    if 200 <= status < 300:
+        return
+    glance_id = resp.headers.get('x-openstack-request-id', '-')
+    if status == 404 or (status == 400 and _DOUBLE_DELETE in resp.text):
+        raise exception.ImageNotFound(image_id=image_id)
+    if status == 403:
+        raise exception.ImageForbidden(image_id=image_id)
+    if status == 409:
+        raise exception.ImageInUse(image_id=image_id)
+    LOG.warning('Image service answered %d deleting image %s '
+                '(Glance request id %s)', status, image_id, glance_id)
+    if status == 401:
+        raise exception.ImageNotAuthorized()
+    raise exception.ImageServiceUnavailable()

@@ -1,0 +1,52 @@
+"""Paste Deploy factories for the API pipeline.
+
+Each factory hands the middleware the service's own ``ConfigOpts`` (found
+through the ``compute_api_conf`` key Paste passes in ``global_conf``), so
+that no piece of the pipeline reads a global configuration object.
+"""
+
+from keystonemiddleware import auth_token
+from oslo_middleware import cors as cors_mw
+from oslo_middleware import healthcheck as healthcheck_mw
+from oslo_middleware import http_proxy_to_wsgi as proxy_mw
+from oslo_middleware import sizelimit as sizelimit_mw
+
+from compute_api.api import faults
+from compute_api.api import versions as versions_mw
+from compute_api import deploy
+from compute_api.middleware import context as context_mw
+from compute_api.middleware import request_id as request_id_mw
+from compute_api import policy
+
+
+def _oslo(middleware_class):
+    def factory(global_conf, **local_conf):
+        conf = deploy.conf_from(global_conf)
+        return lambda app: middleware_class(app, conf)
+    return factory
+
+
+cors = _oslo(cors_mw.CORS)
+http_proxy_to_wsgi = _oslo(proxy_mw.HTTPProxyToWSGI)
+request_id = _oslo(request_id_mw.ComputeRequestId)
+healthcheck = _oslo(healthcheck_mw.Healthcheck)
+sizelimit = _oslo(sizelimit_mw.RequestBodySizeLimiter)
+
+
+def faultwrap(global_conf, **local_conf):
+    return faults.FaultWrapper
+
+
+def versions(global_conf, **local_conf):
+    return versions_mw.VersionsMiddleware
+
+
+def authtoken(global_conf, **local_conf):
+    """keystonemiddleware's auth_token, reading the service's config."""
+    conf = dict(local_conf, oslo_config_config=deploy.conf_from(global_conf))
+    return lambda app: auth_token.AuthProtocol(app, conf)
+
+
+def context(global_conf, **local_conf):
+    enforcer = policy.init_enforcer(deploy.conf_from(global_conf))
+    return lambda app: context_mw.ContextMiddleware(app, enforcer)
