@@ -27,6 +27,7 @@ FAULT_NAMES = {
     503: 'serviceUnavailable',
 }
 DEFAULT_FAULT_NAME = 'computeFault'
+JSON_CONTENT_TYPE = 'application/json; charset=UTF-8'
 
 # Messages for error responses produced by middleware that does not speak
 # the Compute fault format (so that no HTML or foreign body leaks through).
@@ -53,10 +54,8 @@ def fault_response(status, message, headers=None):
     """Build the JSON fault response for ``status`` with ``message``."""
     name = FAULT_NAMES.get(status, DEFAULT_FAULT_NAME)
     body = {name: {'code': status, 'message': message}}
-    resp = webob.Response(status=status,
-                          content_type='application/json',
-                          charset='UTF-8',
-                          body=jsonutils.dump_as_bytes(body))
+    resp = webob.Response(status=status, body=jsonutils.dump_as_bytes(body))
+    resp.headers['Content-Type'] = JSON_CONTENT_TYPE
     for key, value in (headers or {}).items():
         resp.headers[key] = value
     return resp

@@ -35,7 +35,7 @@ ROUTES = {
 def _method_not_allowed(req, allowed):
     raise faults.http_error(
         405, f'The method {req.method} is not allowed for this resource.',
-        Allow=', '.join(allowed))
+        Allow=allowed)
 
 
 class APIRouter:
@@ -53,7 +53,7 @@ class APIRouter:
             self._mapper.connect(path, controller=controller, action=action,
                                  conditions={'method': [method]})
         self._mapper.connect(path, controller=None,
-                             allowed=sorted(methods))
+                             allowed=', '.join(sorted(methods)))
 
     def routes(self):
         """(path, method) pairs served, for docs and tests."""

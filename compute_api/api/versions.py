@@ -9,6 +9,7 @@ from oslo_serialization import jsonutils
 import webob
 import webob.dec
 
+from compute_api.api import faults
 from compute_api.api import microversion
 
 UPDATED = '2013-07-23T11:33:21Z'
@@ -52,6 +53,7 @@ class VersionsMiddleware:
         document = _DOCUMENTS.get(req.path_info)
         if document is None or req.method not in ('GET', 'HEAD'):
             return self.application
-        return webob.Response(
-            content_type='application/json', charset='UTF-8',
+        resp = webob.Response(
             body=jsonutils.dump_as_bytes(document(req.host_url)))
+        resp.headers['Content-Type'] = faults.JSON_CONTENT_TYPE
+        return resp

@@ -45,7 +45,7 @@ class ImageAPI:
 
     def __init__(self, conf):
         self._session = ks_loading.load_session_from_conf_options(
-            conf, 'glance')
+            conf, 'glance', app_name='compute-api')
         self._adapter_kwargs = {}
         ks_adapter_loading.process_conf_options(
             conf.glance, self._adapter_kwargs)

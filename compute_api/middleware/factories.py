@@ -29,8 +29,27 @@ def _oslo(middleware_class):
 cors = _oslo(cors_mw.CORS)
 http_proxy_to_wsgi = _oslo(proxy_mw.HTTPProxyToWSGI)
 request_id = _oslo(request_id_mw.ComputeRequestId)
-healthcheck = _oslo(healthcheck_mw.Healthcheck)
 sizelimit = _oslo(sizelimit_mw.RequestBodySizeLimiter)
+
+
+class _PathApp:
+    """Serves one exact path with its own app; passes every other path."""
+
+    def __init__(self, application, path, app):
+        self.application = application
+        self.path = path
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ.get('PATH_INFO') == self.path:
+            return self.app(environ, start_response)
+        return self.application(environ, start_response)
+
+
+def healthcheck(global_conf, path='/healthcheck', **local_conf):
+    """oslo.middleware's healthcheck, answering only at ``path``."""
+    check = healthcheck_mw.Healthcheck(None, deploy.conf_from(global_conf))
+    return lambda app: _PathApp(app, path, check)
 
 
 def faultwrap(global_conf, **local_conf):

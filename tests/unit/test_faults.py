@@ -1,0 +1,137 @@
+"""Faults and request ids: every response is traceable, every error JSON."""
+
+import re
+import uuid
+
+import webob
+import webob.dec
+import webob.exc
+
+from compute_api.api import faults
+from tests.unit import base
+
+REQ_ID = re.compile(r'^req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-'
+                    r'[89ab][0-9a-f]{3}-[0-9a-f]{12}$')
+
+
+class TestRequestIds(base.APITestCase):
+
+    def assertRequestIds(self, resp):
+        rid = resp.headers['x-openstack-request-id']
+        self.assertRegex(rid, REQ_ID)
+        self.assertEqual(rid, resp.headers['x-compute-request-id'])
+        return rid
+
+    def test_every_kind_of_response_carries_request_ids(self):
+        image = f'/v2.1/images/{uuid.uuid4()}'
+        responses = [
+            self.request(image),                                  # 204
+            self.request(image, identity=None),                   # 401
+            self.request(image, method='PUT'),                    # 405
+            self.request('/v2.1/nothing'),                        # 404
+            self.request(image, body=b'x' * 200000),              # 413
+            self.request(image, headers={
+                'OpenStack-API-Version': 'compute 9.9'}),         # 406
+            self.request('/', method='GET', identity=None),
+            self.request('/healthcheck', method='GET', identity=None),
+        ]
+        ids = {self.assertRequestIds(resp) for resp in responses}
+        self.assertEqual(len(responses), len(ids))
+
+    def test_valid_inbound_id_is_forwarded_to_glance_as_global_id(self):
+        inbound = 'req-' + str(uuid.uuid4())
+        resp = self.delete_image(
+            headers={'X-OpenStack-Request-ID': inbound})
+        self.assertEqual(204, resp.status_int)
+        local = self.assertRequestIds(resp)
+        self.assertNotEqual(inbound, local)
+        sent = self.glance.requests[0].headers
+        self.assertEqual(inbound, sent['X-OpenStack-Request-ID'])
+
+    def test_without_inbound_id_the_local_id_is_the_global_id(self):
+        resp = self.delete_image()
+        sent = self.glance.requests[0].headers
+        self.assertEqual(self.assertRequestIds(resp),
+                         sent['X-OpenStack-Request-ID'])
+
+    def test_invalid_inbound_id_is_not_forwarded(self):
+        resp = self.delete_image(
+            headers={'X-OpenStack-Request-ID': 'req-../../etc'})
+        sent = self.glance.requests[0].headers
+        self.assertEqual(self.assertRequestIds(resp),
+                         sent['X-OpenStack-Request-ID'])
+
+
+class TestFaultShapes(base.APITestCase):
+
+    def test_oversized_body_is_413_json(self):
+        resp = self.delete_image(body=b'x' * (114688 + 1))
+        self.assertFault(resp, 413, 'overLimit')
+        self.assertGlanceNotCalled()
+
+    def test_body_at_the_limit_is_accepted(self):
+        resp = self.delete_image(body=b'x' * 114688)
+        self.assertEqual(204, resp.status_int)
+
+    def test_fault_content_type_is_json_utf8(self):
+        resp = self.request('/v2.1/nothing')
+        self.assertEqual('application/json; charset=UTF-8',
+                         resp.headers['Content-Type'])
+
+
+class TestFaultWrapper(base.base.BaseTestCase):
+
+    def _call(self, app, accept='text/html'):
+        wrapped = faults.FaultWrapper(app)
+        req = webob.Request.blank('/x', headers={'Accept': accept})
+        return req.get_response(wrapped)
+
+    def test_unexpected_exception_is_generic_500(self):
+        def boom(environ, start_response):
+            raise RuntimeError('secret detail in a traceback')
+        resp = self._call(boom)
+        self.assertEqual(500, resp.status_int)
+        fault = resp.json['computeFault']
+        self.assertEqual(faults.GENERIC_500, fault['message'])
+        self.assertNotIn(b'secret', resp.body)
+        self.assertNotIn(b'Traceback', resp.body)
+
+    def test_foreign_html_error_is_translated(self):
+        @webob.dec.wsgify
+        def html(req):
+            return webob.exc.HTTPServiceUnavailable(
+                explanation='<b>upstream</b>', headers={'Retry-After': '5'})
+        resp = self._call(html)
+        self.assertEqual(503, resp.status_int)
+        self.assertEqual('application/json', resp.content_type)
+        self.assertIn('serviceUnavailable', resp.json)
+        self.assertNotIn(b'<', resp.body)
+        self.assertEqual('5', resp.headers['Retry-After'])
+
+    def test_raised_webob_error_is_translated(self):
+        def raiser(environ, start_response):
+            raise webob.exc.HTTPRequestEntityTooLarge()
+        resp = self._call(raiser)
+        self.assertEqual(413, resp.status_int)
+        self.assertIn('overLimit', resp.json)
+
+    def test_json_errors_pass_unchanged(self):
+        body = b'{"error": {"code": 401}}'
+
+        @webob.dec.wsgify
+        def json_401(req):
+            return webob.Response(status=401, body=body,
+                                  content_type='application/json')
+        resp = self._call(json_401)
+        self.assertEqual(body, resp.body)
+
+    def test_fault_names(self):
+        for status, name in ((400, 'badRequest'), (401, 'unauthorized'),
+                             (403, 'forbidden'), (404, 'itemNotFound'),
+                             (405, 'badMethod'), (409, 'conflictingRequest'),
+                             (413, 'overLimit'), (415, 'badMediaType'),
+                             (503, 'serviceUnavailable'),
+                             (406, 'computeFault'), (500, 'computeFault')):
+            resp = faults.fault_response(status, 'm')
+            self.assertEqual({name: {'code': status, 'message': 'm'}},
+                             resp.json)

@@ -1,0 +1,61 @@
+"""Microversions: parsing, the supported range and the 2.35 image cap."""
+
+from compute_api.api import microversion
+from tests.unit import base
+
+STANDARD = 'OpenStack-API-Version'
+LEGACY = 'X-OpenStack-Nova-API-Version'
+
+
+class TestMicroversions(base.APITestCase):
+
+    def assertServedAt(self, resp, version):
+        self.assertEqual(204, resp.status_int, resp.body)
+        self.assertEqual(f'compute {version}', resp.headers[STANDARD])
+        self.assertEqual(version, resp.headers[LEGACY])
+        self.assertEqual(f'{STANDARD}, {LEGACY}', resp.headers['Vary'])
+
+    def test_no_header_is_2_1(self):
+        self.assertServedAt(self.delete_image(), '2.1')
+
+    def test_standard_and_legacy_headers(self):
+        for headers, expected in (
+                ({STANDARD: 'compute 2.10'}, '2.10'),
+                ({STANDARD: 'compute 2.35'}, '2.35'),
+                ({LEGACY: '2.20'}, '2.20'),
+                ({STANDARD: 'compute 2.30', LEGACY: '2.2'}, '2.30'),
+                ({STANDARD: 'volume 3.5, compute 2.3'}, '2.3')):
+            self.assertServedAt(self.delete_image(headers=headers), expected)
+
+    def test_header_for_another_service_is_ignored(self):
+        self.assertServedAt(
+            self.delete_image(headers={STANDARD: 'volume 3.0'}), '2.1')
+
+    def test_malformed_is_400(self):
+        for value in ('compute x', 'compute 2', 'compute 2.', 'compute .1',
+                      'compute 02.1', 'compute 2.01', 'compute 2.1.1',
+                      'compute -2.1', 'compute 2.1a', 'compute LATEST2'):
+            resp = self.delete_image(headers={STANDARD: value})
+            self.assertFault(resp, 400, 'badRequest')
+        resp = self.delete_image(headers={LEGACY: 'two'})
+        self.assertFault(resp, 400, 'badRequest')
+        self.assertGlanceNotCalled()
+
+    def test_out_of_range_is_406(self):
+        for value in ('2.0', '1.1', '2.105', '3.0', '2.1000'):
+            resp = self.delete_image(headers={STANDARD: f'compute {value}'})
+            self.assertFault(resp, 406, 'computeFault', value)
+        self.assertGlanceNotCalled()
+
+    def test_image_proxy_removed_at_2_36(self):
+        for value in ('2.36', '2.100', '2.104', 'latest'):
+            resp = self.delete_image(headers={STANDARD: f'compute {value}'})
+            self.assertFault(resp, 404, 'itemNotFound')
+            shown = '2.104' if value == 'latest' else value
+            self.assertEqual(f'compute {shown}', resp.headers[STANDARD])
+        self.assertGlanceNotCalled()
+
+    def test_maximum_is_one_constant(self):
+        self.assertEqual((2, 104), microversion.MAX_VERSION)
+        resp = self.request('/v2.1/', method='GET', identity=None)
+        self.assertEqual('2.104', resp.json['version']['version'])
