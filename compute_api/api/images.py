@@ -2,8 +2,8 @@
 
 import webob
 
-from compute_api.api import microversion
 from compute_api import exception
+from compute_api.api import microversion
 from compute_api.policies import images as images_policies
 
 

@@ -28,7 +28,7 @@ _VERSION_RE = re.compile(r'^([1-9]\d*)\.([1-9]\d*|0)$')
 
 
 def to_string(version):
-    return '%d.%d' % version
+    return f'{version[0]}.{version[1]}'
 
 
 def response_headers(version):

@@ -14,11 +14,11 @@ import routes
 import webob
 import webob.dec
 
+from compute_api import deploy
+from compute_api import exception
 from compute_api.api import faults
 from compute_api.api import images
 from compute_api.api import microversion
-from compute_api import deploy
-from compute_api import exception
 from compute_api.image import glance
 
 LOG = logging.getLogger(__name__)

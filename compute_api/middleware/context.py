@@ -7,11 +7,11 @@ point without a confirmed user is refused.
 
 import webob.dec
 
+from compute_api import context
 from compute_api.api import faults
 from compute_api.api import router
-from compute_api import context
 
-TOKEN_AUTH_KEY = 'keystone.token_auth'
+TOKEN_AUTH_KEY = 'keystone.token_auth'  # noqa: S105 (an environ key)
 
 
 class ContextMiddleware:

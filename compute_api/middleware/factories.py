@@ -11,12 +11,12 @@ from oslo_middleware import healthcheck as healthcheck_mw
 from oslo_middleware import http_proxy_to_wsgi as proxy_mw
 from oslo_middleware import sizelimit as sizelimit_mw
 
+from compute_api import deploy
+from compute_api import policy
 from compute_api.api import faults
 from compute_api.api import versions as versions_mw
-from compute_api import deploy
 from compute_api.middleware import context as context_mw
 from compute_api.middleware import request_id as request_id_mw
-from compute_api import policy
 
 
 def _oslo(middleware_class):

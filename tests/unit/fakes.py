@@ -36,13 +36,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if status is None:  # drop the connection without answering
             self.close_connection = True
             return
-        self.send_response(status)
-        self.send_header('Content-Type', 'text/html' if status == 204
-                         else 'application/json')
-        self.send_header('Content-Length', str(len(body)))
-        self.send_header('x-openstack-request-id', 'req-glance-fake')
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header('Content-Type', 'text/html' if status == 204
+                             else 'application/json')
+            self.send_header('Content-Length', str(len(body)))
+            self.send_header('x-openstack-request-id', 'req-glance-fake')
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up waiting (timeout tests)
 
     do_DELETE = do_GET = do_POST = do_PUT = _answer
 
@@ -63,7 +66,7 @@ class FakeGlance:
             ('127.0.0.1', 0), _Handler)
         self._server.daemon_threads = True
         self._server.glance = self
-        self.url = 'http://127.0.0.1:%d' % self._server.server_address[1]
+        self.url = f'http://127.0.0.1:{self._server.server_address[1]}'
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         daemon=True)
         self._thread.start()
