@@ -1,0 +1,80 @@
+"""What an operator changes: Glance's reachability and the policy file.
+
+These tests start their own compute-api instance (same Keystone and Glance,
+own config directory and port) so they can change its configuration without
+disturbing the other tests.
+"""
+
+import os
+import socket
+import time
+
+from tests.functional import base
+
+RULE = 'os_compute_api:images:delete'
+
+
+def closed_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class TestGlanceUnreachable(base.FunctionalTestCase):
+
+    def test_503_within_the_configured_bound(self):
+        instance = self.stack.start_compute_api(conf_overrides={'glance': {
+            'endpoint_override': f'http://127.0.0.1:{closed_port()}',
+            'connect_retries': 2, 'connect_retry_delay': 0.5}})
+        image_id = self.stack.create_image()
+        start = time.monotonic()
+        resp = self.delete(image_id, url=instance['url'])
+        elapsed = time.monotonic() - start
+        self.assertFault(resp, 503, 'serviceUnavailable')
+        # two retries, 0.5 s apart: about 1 s; the bound with these
+        # settings is well under 5 s
+        self.assertGreater(elapsed, 0.9)
+        self.assertLess(elapsed, 5)
+        self.assertImageKept(image_id)
+        log = os.path.join(self.state['workdir'], 'logs',
+                           os.path.basename(instance['config_dir']) +
+                           '-app.log')
+        with open(log) as f:
+            text = f.read()
+        self.assertIn('Image service unreachable', text)
+        self.assertNotIn('Traceback', text)
+
+
+class TestPolicyFile(base.FunctionalTestCase):
+
+    def write_policy(self, instance, text, bump):
+        path = os.path.join(instance['config_dir'], 'policy.yaml')
+        with open(path, 'w') as f:
+            f.write(text)
+        stamp = time.time() + bump
+        os.utime(path, (stamp, stamp))
+
+    def test_override_applies_at_runtime_in_every_worker(self):
+        instance = self.stack.start_compute_api(
+            workers=2, policy_yaml=f'"{RULE}": "role:admin"\n')
+        url = instance['url']
+        first = self.stack.create_image()
+        for _ in range(4):  # both workers answer at least once, likely
+            self.assertFault(self.delete(first, url=url), 403, 'forbidden',
+                             RULE)
+        self.assertImageKept(first)
+        self.assertDeleted(self.delete(first, user='demo-admin', url=url),
+                           first)
+
+        self.write_policy(instance, f'"{RULE}": "!"\n', 2)
+        second = self.stack.create_image()
+        for _ in range(4):
+            self.assertFault(self.delete(second, user='demo-admin', url=url),
+                             403, 'forbidden', RULE)
+        self.assertImageKept(second)
+
+        self.write_policy(instance, '{}\n', 4)
+        for _ in range(4):
+            self.assertFault(self.delete(second, user='demo-reader',
+                                         url=url), 403, 'forbidden', RULE)
+        self.assertDeleted(self.delete(second, url=url), second)
