@@ -78,3 +78,21 @@ class TestPolicyFile(base.FunctionalTestCase):
             self.assertFault(self.delete(second, user='demo-reader',
                                          url=url), 403, 'forbidden', RULE)
         self.assertDeleted(self.delete(second, url=url), second)
+
+
+class TestKeystoneUnreachable(base.FunctionalTestCase):
+
+    def test_uncached_token_is_503_from_auth_token(self):
+        port = closed_port()
+        instance = self.stack.start_compute_api(conf_overrides={
+            'keystone_authtoken': {
+                'auth_url': f'http://127.0.0.1:{port}/v3',
+                'www_authenticate_uri': f'http://127.0.0.1:{port}/v3',
+                'http_connect_timeout': 2, 'http_request_max_retries': 1}})
+        image_id = self.stack.create_image()
+        resp = self.delete(image_id, url=instance['url'])
+        self.assertEqual(503, resp.status_code, resp.text)
+        self.assertTrue(resp.headers['Content-Type'].startswith(
+            'application/json'))
+        self.assertNotIn('Traceback', resp.text)
+        self.assertImageKept(image_id)
