@@ -1,0 +1,193 @@
+"""The API reference against the service: routes, statuses and samples.
+
+These tests read api-ref/source as text (no Sphinx needed), so that a route
+added without documentation, a status the reference forgets, or a sample
+that no longer matches what the service answers fails the unit tests.
+"""
+
+import json
+import os
+import re
+
+from oslotest import base as test_base
+import webob
+import yaml
+
+from compute_api import deploy
+from compute_api.api import faults
+from compute_api.api import router
+from compute_api.api import versions
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+SOURCE = os.path.join(REPO, 'api-ref', 'source')
+SAMPLES = os.path.join(SOURCE, 'samples')
+IMAGES_INC = os.path.join(SOURCE, 'images.inc')
+SAMPLE_HOST = 'http://openstack.example.com'
+
+# Every status the service can answer a routed call with (images.inc, "Order
+# of evaluation", and status.yaml give the condition behind each).
+ROUTED_STATUSES = {204, 400, 401, 403, 404, 405, 406, 409, 413, 503}
+
+# The 401 comes from keystonemiddleware's auth_token, which writes its own
+# JSON body; every other error sample is a Compute fault.
+AUTH_TOKEN_SAMPLES = {'images/image-delete-401-resp.json'}
+VERSION_SAMPLES = {
+    'versions/versions-get-resp.json': '/',
+    'versions/v21-version-get-resp.json': '/v2.1/',
+}
+
+_METHOD_RE = re.compile(r'^\.\. rest_method::\s+(\S+)\s+(\S+)\s*$')
+_STATUS_RE = re.compile(r'^\.\. rest_status_code::\s+(\S+)\s+(\S+)\s*$')
+_STATUS_ITEM_RE = re.compile(r'^\s+-\s+(\d{3})(?::\s*(\w+))?\s*$')
+_SAMPLE_CODE_RE = re.compile(r'-(\d{3})(?:-[a-z]+)?-resp\.json$')
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def parse_inc(text):
+    """{(method, path): [(block type, status, reason), ...]} of an .inc.
+
+    A method's status blocks are those between its ``rest_method`` and the
+    next one.
+    """
+    methods = {}
+    current = None
+    block = None
+    for line in text.splitlines():
+        match = _METHOD_RE.match(line)
+        if match:
+            current = methods.setdefault(match.groups(), [])
+            block = None
+            continue
+        match = _STATUS_RE.match(line)
+        if match:
+            block = match.group(1)
+            continue
+        if block is None or current is None:
+            continue
+        match = _STATUS_ITEM_RE.match(line)
+        if match:
+            current.append((block, int(match.group(1)), match.group(2)))
+        elif line.strip():
+            block = None
+    return methods
+
+
+def sample_files():
+    for dirpath, _dirs, files in os.walk(SAMPLES):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            yield os.path.relpath(path, SAMPLES), path
+
+
+class TestImagesReference(test_base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.documented = parse_inc(read(IMAGES_INC))
+        conf = deploy.load_conf(directory='/nonexistent')
+        self.routes = set(router.build_router(conf).routes())
+
+    def test_parser_finds_the_documented_methods(self):
+        self.assertGreaterEqual(len(self.documented), 2)
+        for statuses in self.documented.values():
+            self.assertTrue(statuses)
+
+    def test_every_route_is_documented(self):
+        self.assertTrue(self.routes)
+        for path, method in self.routes:
+            self.assertIn((method, path), self.documented,
+                          f'{method} {path} has no rest_method in images.inc')
+
+    def test_every_documented_method_is_routed(self):
+        routed = {(method, path) for path, method in self.routes}
+        self.assertEqual(routed, set(self.documented))
+
+    def test_every_status_of_a_route_is_documented(self):
+        for path, method in self.routes:
+            statuses = self.documented[(method, path)]
+            success = {code for kind, code, _ in statuses
+                       if kind == 'success'}
+            error = {code for kind, code, _ in statuses if kind == 'error'}
+            self.assertEqual({204}, success, f'{method} {path}')
+            self.assertEqual(ROUTED_STATUSES - {204}, error,
+                             f'{method} {path}')
+
+    def test_project_mismatch_is_documented_on_the_project_form(self):
+        for path, method in self.routes:
+            reasons = {(code, reason) for _, code, reason
+                       in self.documented[(method, path)]}
+            self.assertEqual('{project_id}' in path,
+                             (400, 'project') in reasons, path)
+
+    def test_status_reasons_exist_in_status_yaml(self):
+        status_defs = yaml.safe_load(read(os.path.join(SOURCE,
+                                                       'status.yaml')))
+        for statuses in self.documented.values():
+            for _kind, code, reason in statuses:
+                self.assertIn(code, status_defs)
+                self.assertIn(reason or 'default', status_defs[code],
+                              f'{code}: {reason}')
+
+    def test_included_samples_exist(self):
+        for name in ('images.inc', 'versions.inc'):
+            for target in re.findall(r'^\.\. literalinclude::\s+(\S+)',
+                                     read(os.path.join(SOURCE, name)),
+                                     re.MULTILINE):
+                self.assertTrue(
+                    os.path.isfile(os.path.join(SOURCE, target)), target)
+
+
+class TestSamples(test_base.BaseTestCase):
+
+    def test_samples_are_known_kinds(self):
+        names = {name for name, _ in sample_files()}
+        self.assertTrue(names)
+        for name in names:
+            self.assertTrue(
+                name in AUTH_TOKEN_SAMPLES or name in VERSION_SAMPLES
+                or _SAMPLE_CODE_RE.search(name), name)
+
+    def test_fault_samples_are_compute_faults(self):
+        checked = set()
+        for name, path in sample_files():
+            if name in AUTH_TOKEN_SAMPLES or name in VERSION_SAMPLES:
+                continue
+            status = int(_SAMPLE_CODE_RE.search(name).group(1))
+            body = json.loads(read(path))
+            self.assertIsInstance(body, dict, name)
+            self.assertEqual(1, len(body), name)
+            ((fault_name, fault),) = body.items()
+            self.assertEqual(
+                faults.FAULT_NAMES.get(status, faults.DEFAULT_FAULT_NAME),
+                fault_name, name)
+            self.assertEqual({'code', 'message'}, set(fault), name)
+            self.assertEqual(status, fault['code'], name)
+            self.assertIsInstance(fault['message'], str, name)
+            self.assertTrue(fault['message'], name)
+            self.assertNotIn('<', fault['message'], name)
+            checked.add(status)
+        # A Compute fault sample for every error the service renders itself.
+        self.assertEqual(ROUTED_STATUSES - {204, 401}, checked)
+
+    def test_auth_token_sample_has_keystonemiddleware_shape(self):
+        for name in AUTH_TOKEN_SAMPLES:
+            body = json.loads(read(os.path.join(SAMPLES, name)))
+            self.assertEqual({'error'}, set(body), name)
+            self.assertEqual({'code', 'title', 'message'},
+                             set(body['error']), name)
+            self.assertEqual(401, body['error']['code'], name)
+
+    def test_version_samples_are_what_the_service_serves(self):
+        app = versions.VersionsMiddleware(None)
+        for name, url in VERSION_SAMPLES.items():
+            req = webob.Request.blank(url, base_url=SAMPLE_HOST)
+            resp = req.get_response(app)
+            self.assertEqual(200, resp.status_int, name)
+            self.assertEqual(resp.json,
+                             json.loads(read(os.path.join(SAMPLES, name))),
+                             name)
