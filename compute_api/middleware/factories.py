@@ -17,6 +17,7 @@ from compute_api.api import faults
 from compute_api.api import versions as versions_mw
 from compute_api.middleware import context as context_mw
 from compute_api.middleware import request_id as request_id_mw
+from compute_api.middleware import request_log as request_log_mw
 
 
 def _oslo(middleware_class):
@@ -54,6 +55,10 @@ def healthcheck(global_conf, path='/healthcheck', **local_conf):
 
 def faultwrap(global_conf, **local_conf):
     return faults.FaultWrapper
+
+
+def request_log(global_conf, **local_conf):
+    return request_log_mw.RequestLog
 
 
 def versions(global_conf, **local_conf):

@@ -96,3 +96,29 @@ class TestKeystoneUnreachable(base.FunctionalTestCase):
             'application/json'))
         self.assertNotIn('Traceback', resp.text)
         self.assertImageKept(image_id)
+
+
+class TestLogs(base.FunctionalTestCase):
+
+    def test_debug_logs_carry_request_ids_and_never_a_token(self):
+        instance = self.stack.start_compute_api(
+            conf_overrides={'DEFAULT': {'debug': True}})
+        token = self.stack.token('demo-member')
+        image_id = self.stack.create_image()
+        ok = self.delete(image_id, url=instance['url'], token=token)
+        self.assertDeleted(ok, image_id)
+        bad = self.delete(image_id, url=instance['url'], token='x' + token)
+        self.assertEqual(401, bad.status_code)
+        log = os.path.join(self.state['workdir'], 'logs',
+                           os.path.basename(instance['config_dir']) +
+                           '-app.log')
+        with open(log) as f:
+            text = f.read()
+        self.assertNotIn(token, text)
+        self.assertNotIn(token[:32], text)
+        for resp in (ok, bad):
+            rid = resp.headers['x-openstack-request-id']
+            access = [line for line in text.splitlines()
+                      if 'compute_api.access' in line and rid in line]
+            self.assertEqual(1, len(access), rid)
+            self.assertIn(f'status: {resp.status_code}', access[0])
