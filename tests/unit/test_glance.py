@@ -72,6 +72,17 @@ class TestGlanceOutcomes(base.APITestCase):
         self.assertEqual(204, self.delete_image().status_int)
         self.assertEqual(2, len(self.glance.requests))
 
+    def test_answer_lost_after_glance_acted_is_404(self):
+        # The first attempt reached Glance, which deleted the image, but the
+        # connection dropped before its answer arrived; keystoneauth retries
+        # and Glance now says 404. The client gets 404: the image is gone,
+        # and the service cannot prove it was this request that deleted it,
+        # so it never reports a deletion it did not see.
+        self.answer((None, b'', 0), 404)
+        resp = self.delete_image()
+        self.assertFault(resp, 404, 'itemNotFound')
+        self.assertEqual(2, len(self.glance.requests))
+
     def test_dropped_connection_is_503(self):
         self.glance.default = (None, b'', 0)
         resp = self.delete_image()
