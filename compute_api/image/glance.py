@@ -62,7 +62,7 @@ class ImageAPI:
             raise exception.ImageNotFound(image_id=_shown(image_id))
         try:
             resp = self._adapter(context).delete(
-                image_path(image_id), raise_exc=False,
+                image_path(image_id), raise_exc=False, redirect=False,
                 headers={'Accept': 'application/json'})
         except ks_exc.ClientException as exc:
             LOG.warning('Image service unreachable deleting image %s: %s',
