@@ -5,6 +5,19 @@ API layer turns them into Compute faults in one place
 (:mod:`compute_api.api.faults`).
 """
 
+from urllib import parse
+
+# Characters of client input that messages show as they are; everything
+# else (markup, quotes, control characters, non-ASCII) is percent-encoded.
+_SHOWN_SAFE = "-._~:@!$&()*+,;= "
+
+
+def shown(value, limit=64):
+    """Client-supplied text made safe to put in a message: percent-encoded
+    where it could be mistaken for markup or break a line, and bounded."""
+    text = parse.quote(value, safe=_SHOWN_SAFE)
+    return text if len(text) <= limit else text[:limit] + '...'
+
 
 class ComputeAPIError(Exception):
     """Base class: a message template and the status it maps to."""

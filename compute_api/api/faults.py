@@ -5,6 +5,7 @@ Every error the service answers with is JSON of the form
 """
 
 import logging
+from urllib import parse
 
 from oslo_serialization import jsonutils
 import webob
@@ -77,6 +78,22 @@ class _RenderedHTTPError(webob.exc.HTTPException):
         return self.response(environ, start_response)
 
 
+def printable_path(environ):
+    """The request path as it was on the wire, safe to log: anything but
+    unreserved and sub-delimiter characters is percent-encoded, so control
+    characters and line breaks can never forge a log line."""
+    raw = environ.get('PATH_INFO', '').encode('latin-1', 'replace')
+    return parse.quote(raw, safe="/:@!$&'()*+,;=~%")
+
+
+def _path_is_utf8(environ):
+    try:
+        environ.get('PATH_INFO', '').encode('latin-1').decode('utf-8')
+    except UnicodeError:
+        return False
+    return True
+
+
 def _is_json(resp):
     return (resp.content_type or '').endswith('json')
 
@@ -104,6 +121,9 @@ class FaultWrapper:
 
     @webob.dec.wsgify
     def __call__(self, req):
+        if not _path_is_utf8(req.environ):
+            # No route can match it; answered before any layer decodes it.
+            return fault_response(404, GENERIC_MESSAGES[404])
         try:
             resp = req.get_response(self.application)
         except _RenderedHTTPError as exc:
@@ -112,7 +132,7 @@ class FaultWrapper:
             resp = req.get_response(exc)
         except Exception:
             LOG.exception('Unexpected error while serving %s %s',
-                          req.method, req.path)
+                          req.method, printable_path(req.environ))
             return fault_response(500, GENERIC_500)
         if resp.status_int >= 400 and not _is_json(resp):
             return _translate(resp)

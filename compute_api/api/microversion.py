@@ -12,6 +12,7 @@ import re
 
 import microversion_parse
 
+from compute_api import exception
 from compute_api.api import faults
 
 SERVICE_TYPE = 'compute'
@@ -59,9 +60,10 @@ def from_request(req):
         return MAX_VERSION
     match = _VERSION_RE.match(requested)
     if match is None:
+        shown = exception.shown(requested)
         raise faults.http_error(
-            400, f'Invalid API version request: {requested[:40]!r} is not of '
-                 'the form X.Y or "latest".')
+            400, f'Invalid API version request: "{shown}" is not of the '
+                 'form X.Y or "latest".')
     version = (int(match.group(1)), int(match.group(2)))
     if not MIN_VERSION <= version <= MAX_VERSION:
         raise faults.http_error(

@@ -82,7 +82,8 @@ class APIRouter:
         url_project = match.get('project_id')
         if url_project is not None and url_project != context.project_id:
             raise exception.ProjectMismatch(
-                url_project=url_project, token_project=context.project_id)
+                url_project=exception.shown(url_project),
+                token_project=context.project_id)
         controller = self._controllers[match['controller']]
         action = getattr(controller, match['action'])
         kwargs = {k: v for k, v in match.items()

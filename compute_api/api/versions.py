@@ -50,7 +50,7 @@ class VersionsMiddleware:
 
     @webob.dec.wsgify
     def __call__(self, req):
-        document = _DOCUMENTS.get(req.path_info)
+        document = _DOCUMENTS.get(req.environ.get('PATH_INFO'))
         if document is None or req.method not in ('GET', 'HEAD'):
             return self.application
         resp = webob.Response(

@@ -34,12 +34,6 @@ def image_path(image_id):
     return '/v2/images/' + parse.quote(image_id, safe='')
 
 
-def _shown(image_id, limit=40):
-    """A bounded, printable form of a client-supplied id for messages."""
-    text = image_id if image_id.isprintable() else repr(image_id)
-    return text if len(text) <= limit else text[:limit] + '...'
-
-
 class ImageAPI:
     """Calls Glance v2 on behalf of the user in a request context."""
 
@@ -59,7 +53,7 @@ class ImageAPI:
     def delete(self, context, image_id):
         """Delete ``image_id``; raise a domain error unless Glance did."""
         if not _IMAGE_ID_RE.match(image_id):
-            raise exception.ImageNotFound(image_id=_shown(image_id))
+            raise exception.ImageNotFound(image_id=exception.shown(image_id))
         try:
             resp = self._adapter(context).delete(
                 image_path(image_id), raise_exc=False, redirect=False,

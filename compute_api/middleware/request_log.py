@@ -15,6 +15,7 @@ import time
 from oslo_context import context
 import webob.dec
 
+from compute_api.api import faults
 from compute_api.api import microversion
 
 LOG = logging.getLogger('compute_api.access')
@@ -36,7 +37,8 @@ class RequestLog:
         resp = req.get_response(self.application)
         if LOG.isEnabledFor(logging.INFO):
             LOG.info('%s %s status: %d len: %s time: %.4f microversion: %s',
-                     req.method, req.path, resp.status_int,
+                     req.method, faults.printable_path(req.environ),
+                     resp.status_int,
                      resp.content_length or 0, time.monotonic() - start,
                      resp.headers.get(microversion.LEGACY_HEADER, '-'))
         return resp

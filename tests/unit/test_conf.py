@@ -83,7 +83,7 @@ class TestDeploy(test_base.BaseTestCase):
             names.append(type(app).__name__)
             app = getattr(app, 'application', getattr(app, '_app', None))
         self.assertEqual(
-            ['CORS', 'HTTPProxyToWSGI', 'ComputeRequestId', 'RequestLog',
+            ['ComputeRequestId', 'CORS', 'HTTPProxyToWSGI', 'RequestLog',
              'FaultWrapper',
              '_PathApp', 'RequestBodySizeLimiter', 'VersionsMiddleware',
              'AuthProtocol', 'ContextMiddleware', 'APIRouter'], names)
