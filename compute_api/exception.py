@@ -79,6 +79,6 @@ class ImageInUse(ComputeAPIError):
 
 
 class ImageServiceUnavailable(ComputeAPIError):
-    msg_fmt = ('The Image service is unavailable; the image was not deleted. '
-               'Try again later.')
+    msg_fmt = ('The Image service is unavailable or did not answer in time; '
+               'the image may not have been deleted. Try again later.')
     code = 503
