@@ -4,7 +4,8 @@
 starts, on free ports of 127.0.0.1 only:
 
 * memcached (Keystone's cache and the ``auth_token`` token caches),
-* Keystone under gunicorn (sqlite, fernet tokens, two sync workers),
+* Keystone under gunicorn (sqlite, fernet tokens, one sync worker: sqlite
+  answers concurrent token issues with "database is locked"),
 * Glance under gunicorn (sqlite, file store, one sync worker: Glance on
   sqlite answers concurrent writes with "database is locked"),
 * compute-api under gunicorn (``compute_api.wsgi.api:application``).
@@ -83,6 +84,8 @@ USERS = {
     'demo-norole': ('demo', ('observer',)),
     'alt-member': ('alt', ('member',)),
     'alt-reader': ('alt', ('reader',)),
+    'alt-admin': ('alt', ('admin',)),
+    'alt-norole': ('alt', ('observer',)),
 }
 SERVICES = (
     # (type, name, state key of the endpoint URL)
@@ -741,7 +744,7 @@ class Stack:
             'identity': {'password_hash_rounds': '4'},
         })
         write_gunicorn_conf(base / 'gunicorn.conf.py', app=KEYSTONE_APP,
-                            port=self.state['ports']['keystone'], workers=2,
+                            port=self.state['ports']['keystone'], workers=1,
                             log_name='keystone', workdir=self.workdir)
 
     def _keystone_manage(self, *args, env=None):
