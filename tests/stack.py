@@ -624,6 +624,26 @@ def start_compute_api(state, name, conf_overrides=None, workers=1,
     return {'url': url, 'pid': pid, 'config_dir': str(config_dir)}
 
 
+def restart_glance(state):
+    """Stop Glance and start it again on the same port, data and config.
+
+    Returns ``(stopped_at, ready_at)`` (``time.monotonic()`` values): the
+    window in which Glance did not answer. The new PID is saved in the
+    state and in stack.json.
+    """
+    workdir = pathlib.Path(state['workdir'])
+    base = workdir / 'glance'
+    stop_process(state['pids']['glance'])
+    stopped_at = time.monotonic()
+    pid = start_gunicorn('glance', base / 'gunicorn.conf.py', workdir,
+                         {'OS_GLANCE_CONFIG_DIR': str(base)})
+    state['pids']['glance'] = pid
+    save_state(state)
+    wait_http('glance', state['glance_url'] + '/healthcheck', pid,
+              workdir / 'logs' / 'glance.log', SERVICE_START_TIMEOUT)
+    return stopped_at, time.monotonic()
+
+
 # --------------------------------------------------------------------------
 # The stack
 
