@@ -8,8 +8,6 @@ the URL's project is checked against the token's; domain errors raised by
 actions are turned into Compute faults here, in one place.
 """
 
-import logging
-
 import routes
 import webob
 import webob.dec
@@ -20,8 +18,6 @@ from compute_api.api import faults
 from compute_api.api import images
 from compute_api.api import microversion
 from compute_api.image import glance
-
-LOG = logging.getLogger(__name__)
 
 VERSION_ROOT = '/v2.1'
 CONTEXT_KEY = 'compute_api.context'
