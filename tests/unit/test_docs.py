@@ -17,6 +17,7 @@ from compute_api import deploy
 from compute_api.api import faults
 from compute_api.api import router
 from compute_api.api import versions
+from tests.unit import base
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -24,6 +25,7 @@ SOURCE = os.path.join(REPO, 'api-ref', 'source')
 SAMPLES = os.path.join(SOURCE, 'samples')
 IMAGES_INC = os.path.join(SOURCE, 'images.inc')
 SAMPLE_HOST = 'http://openstack.example.com'
+SAMPLE_IMAGE = '70a599e0-31e7-49b7-b260-868f441e862b'
 
 # Every status the service can answer a routed call with (images.inc, "Order
 # of evaluation", and status.yaml give the condition behind each).
@@ -32,6 +34,10 @@ ROUTED_STATUSES = {204, 400, 401, 403, 404, 405, 406, 409, 413, 503}
 # The 401 comes from keystonemiddleware's auth_token, which writes its own
 # JSON body; every other error sample is a Compute fault.
 AUTH_TOKEN_SAMPLES = {'images/image-delete-401-resp.json'}
+# Samples written by keystonemiddleware's real auth_token (which the unit
+# pipeline replaces with a double): only their shape is checked here.
+FROM_AUTH_TOKEN = AUTH_TOKEN_SAMPLES | {
+    'images/image-delete-503-identity-resp.json'}
 VERSION_SAMPLES = {
     'versions/versions-get-resp.json': '/',
     'versions/v21-version-get-resp.json': '/v2.1/',
@@ -191,3 +197,54 @@ class TestSamples(test_base.BaseTestCase):
             self.assertEqual(resp.json,
                              json.loads(read(os.path.join(SAMPLES, name))),
                              name)
+
+
+def _version(value):
+    return {'headers': {'OpenStack-API-Version': f'compute {value}'}}
+
+
+# How the service is made to answer each fault sample: the request, and
+# what the fake Glance answers (None: the request must not reach Glance).
+FAULT_SCENARIOS = {
+    'image-delete-400-version-resp.json': (_version('2.x'), None),
+    'image-delete-400-project-resp.json': (
+        {'project': base.OTHER_PROJECT}, None),
+    'image-delete-403-policy-resp.json': (
+        {'identity': {'user_id': 'u-reader', 'project_id': base.PROJECT,
+                      'roles': ['reader']}}, None),
+    'image-delete-403-image-resp.json': ({}, (403, b'{}', 0)),
+    'image-delete-404-image-resp.json': ({}, (404, b'{}', 0)),
+    'image-delete-404-removed-resp.json': (_version('2.36'), None),
+    'image-delete-404-route-resp.json': ({'path': '/v2.1/images/'}, None),
+    'image-delete-405-resp.json': ({'method': 'PUT'}, None),
+    'image-delete-406-resp.json': (_version('2.105'), None),
+    'image-delete-409-resp.json': ({}, (409, b'{}', 0)),
+    'image-delete-413-resp.json': ({'body': b'x' * 114689}, None),
+    'image-delete-503-image-resp.json': ({}, (503, b'{}', 0)),
+}
+
+
+class TestFaultSamplesAreWhatTheServiceAnswers(base.APITestCase):
+
+    def test_every_fault_sample_has_a_scenario(self):
+        images = {name.split('/', 1)[1] for name, _ in sample_files()
+                  if name.startswith('images/')
+                  and name not in FROM_AUTH_TOKEN}
+        self.assertEqual(set(FAULT_SCENARIOS), images)
+
+    def test_fault_samples_match_the_service(self):
+        for name, (kwargs, glance) in FAULT_SCENARIOS.items():
+            kwargs = dict(kwargs)
+            self.glance.requests.clear()
+            self.glance.default = glance or (204, b'', 0)
+            project = kwargs.pop('project', None)
+            path = kwargs.pop('path', None)
+            if path is None:
+                prefix = '/v2.1' if project is None else f'/v2.1/{project}'
+                path = f'{prefix}/images/{SAMPLE_IMAGE}'
+            resp = self.request(path, **kwargs)
+            expected = json.loads(read(os.path.join(SAMPLES, 'images',
+                                                    name)))
+            self.assertEqual(expected, resp.json, name)
+            if glance is None:
+                self.assertEqual([], self.glance.requests, name)
