@@ -8,6 +8,7 @@ finds ``api-paste.ini`` beside it, falling back to the packaged file.
 import os
 import sys
 
+from keystonemiddleware import auth_token
 from oslo_config import cfg
 from oslo_log import log as logging
 from paste import deploy as paste_deploy
@@ -38,6 +39,10 @@ def load_conf(args=None, directory=None):
     conf = cfg.ConfigOpts()
     compute_conf.register_opts(conf)
     logging.register_options(conf)
+    # auth_token registers these again when the pipeline is built; having
+    # them from the start lets the API read www_authenticate_uri.
+    for group, group_opts in auth_token.list_opts():
+        conf.register_opts(group_opts, group=group)
     path = os.path.join(directory or config_dir(), CONFIG_FILE)
     files = [path] if os.path.exists(path) else []
     conf(args or [], project=PROJECT, default_config_files=files,

@@ -28,6 +28,18 @@ def authorize(enforcer, context, action, target):
 
 
 def get_enforcer():
-    """Entry point for the oslopolicy command-line tools."""
+    """Entry point for the oslopolicy command-line tools.
+
+    The tools parse their own command line into oslo.config's global
+    object; a ``--config-file`` given there is honoured, otherwise the
+    service's own configuration directory is read.
+    """
+    from oslo_config import cfg
+
     from compute_api import deploy
-    return init_enforcer(deploy.load_conf(args=[]))
+    try:
+        files = list(cfg.CONF.config_file or [])
+    except cfg.Error:
+        files = []
+    args = [f'--config-file={path}' for path in files]
+    return init_enforcer(deploy.load_conf(args=args))

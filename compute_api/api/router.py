@@ -37,8 +37,9 @@ def _method_not_allowed(req, allowed):
 class APIRouter:
     """WSGI app dispatching to controller actions through a Routes map."""
 
-    def __init__(self, controllers, route_table=None):
+    def __init__(self, controllers, route_table=None, auth_uri=None):
         self._controllers = controllers
+        self._auth_uri = auth_uri
         self._mapper = routes.Mapper()
         for path, methods in (route_table or ROUTES).items():
             for prefix in (VERSION_ROOT, VERSION_ROOT + '/{project_id}'):
@@ -70,6 +71,9 @@ class APIRouter:
             resp = self._dispatch(req, match, version)
         except exception.ComputeAPIError as exc:
             resp = faults.fault_response(exc.code, exc.message)
+            if exc.code == 401 and self._auth_uri:
+                resp.headers['WWW-Authenticate'] = (
+                    f'Keystone uri="{self._auth_uri}"')
         resp.headers.update(microversion.response_headers(version))
         return resp
 
@@ -89,7 +93,8 @@ class APIRouter:
 
 def build_router(conf):
     image_api = glance.ImageAPI(conf)
-    return APIRouter({'images': images.ImagesController(image_api)})
+    return APIRouter({'images': images.ImagesController(image_api)},
+                     auth_uri=conf.keystone_authtoken.www_authenticate_uri)
 
 
 def app_factory(global_conf, **local_conf):

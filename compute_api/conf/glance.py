@@ -6,9 +6,13 @@ service catalog (service type ``image``) unless ``endpoint_override`` is set,
 and a Glance that cannot be reached or answers 502/503/504 is retried a
 bounded number of times before the call is answered 503.
 
-The longest a delete can wait on Glance is about
-``(1 + connect_retries + status_code_retries) * timeout`` plus the retry
-delays; with the defaults, 4 x 10 s plus 2 s.
+Each attempt may wait up to ``timeout`` to connect and up to ``timeout``
+again for each read; on loopback or a LAN connecting is immediate, so the
+longest a delete waits on a Glance that accepts connections but never
+answers is about ``(1 + connect_retries + status_code_retries) * timeout``
+plus the retry delays: with the defaults, 4 x 10 s plus 1.5 s. A
+``Retry-After`` header from Glance is ignored (the configured delays apply),
+so it cannot stretch that bound.
 """
 
 from keystoneauth1 import loading as ks_loading

@@ -16,6 +16,7 @@ from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
 from keystoneauth1.loading import adapter as ks_adapter_loading
+import requests
 
 from compute_api import exception
 
@@ -34,12 +35,22 @@ def image_path(image_id):
     return '/v2/images/' + parse.quote(image_id, safe='')
 
 
+def _ignore_retry_after(resp, *args, **kwargs):
+    """keystoneauth sleeps for as long as a Retry-After header says before
+    retrying, without a cap; dropping the header keeps the wait to the
+    configured ``status_code_retry_delay`` and so within its bound."""
+    resp.headers.pop('Retry-After', None)
+    return resp
+
+
 class ImageAPI:
     """Calls Glance v2 on behalf of the user in a request context."""
 
     def __init__(self, conf):
+        http = requests.Session()
+        http.hooks['response'].append(_ignore_retry_after)
         self._session = ks_loading.load_session_from_conf_options(
-            conf, 'glance', app_name='compute-api')
+            conf, 'glance', app_name='compute-api', session=http)
         self._adapter_kwargs = {}
         ks_adapter_loading.process_conf_options(
             conf.glance, self._adapter_kwargs)

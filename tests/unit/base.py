@@ -55,7 +55,9 @@ class APITestCase(base.BaseTestCase):
             'status_code_retry_delay = 0.01\n'
             'timeout = 2\n'
             '[oslo_policy]\n'
-            'policy_file = policy.yaml\n')
+            'policy_file = policy.yaml\n'
+            '[keystone_authtoken]\n'
+            f'www_authenticate_uri = {fakes.KEYSTONE}\n')
 
     def write(self, name, text):
         path = os.path.join(self.config_dir, name)

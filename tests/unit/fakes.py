@@ -12,11 +12,14 @@ import threading
 import time
 
 from keystoneauth1 import token_endpoint
+import webob
 import webob.dec
 
-from compute_api.api import faults
-
 IDENTITY_KEY = 'test.identity'
+KEYSTONE = 'http://127.0.0.1:5000/v3'
+KEYSTONE_401 = {'error': {'code': 401, 'title': 'Unauthorized',
+                          'message': 'The request you have made requires '
+                                     'authentication.'}}
 Recorded = collections.namedtuple('Recorded', 'method path headers')
 
 
@@ -31,6 +34,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         glance.requests.append(
             Recorded(self.command, self.path, dict(self.headers)))
         status, body, delay = glance.next_answer()
+        extra = glance.extra_headers
         if delay:
             time.sleep(delay)
         if status is None:  # drop the connection without answering
@@ -42,6 +46,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                              else 'application/json')
             self.send_header('Content-Length', str(len(body)))
             self.send_header('x-openstack-request-id', 'req-glance-fake')
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
@@ -62,6 +68,7 @@ class FakeGlance:
         self.requests = []
         self.answers = []
         self.default = (204, b'', 0)
+        self.extra_headers = {}
         self._server = http.server.ThreadingHTTPServer(
             ('127.0.0.1', 0), _Handler)
         self._server.daemon_threads = True
@@ -93,9 +100,11 @@ class FakeAuth:
                 del req.headers[header]
         identity = req.environ.get(IDENTITY_KEY)
         if identity is None:
-            return faults.fault_response(
-                401, 'Authentication required.',
-                {'WWW-Authenticate': 'Keystone uri="http://127.0.0.1/v3"'})
+            # what keystonemiddleware answers: its own JSON error body
+            resp = webob.Response(status=401, json_body=KEYSTONE_401,
+                                  content_type='application/json')
+            resp.headers['WWW-Authenticate'] = f'Keystone uri="{KEYSTONE}"'
+            return resp
         req.headers['X-Identity-Status'] = 'Confirmed'
         req.headers['X-User-Id'] = identity['user_id']
         req.headers['X-Project-Id'] = identity['project_id']

@@ -6,6 +6,7 @@ import uuid
 
 from compute_api.image import glance
 from tests.unit import base
+from tests.unit import fakes
 
 HTML_404 = b'<html><body><h1>404 Not Found</h1>No image</body></html>'
 DOUBLE_DELETE = (b'{"message": "Image status transition from deleted to '
@@ -58,6 +59,13 @@ class TestGlanceOutcomes(base.APITestCase):
             self.assertNotIn(answer[1][:20] or b'\x00', resp.body)
             self.assertEqual(1, len(self.glance.requests), answer)
 
+    def test_glance_401_asks_the_client_to_authenticate_again(self):
+        self.answer(401)
+        resp = self.delete_image()
+        self.assertFault(resp, 401, 'unauthorized')
+        self.assertEqual(f'Keystone uri="{fakes.KEYSTONE}"',
+                         resp.headers['WWW-Authenticate'])
+
     def test_retriable_statuses_are_retried_then_503(self):
         for status in (502, 503, 504):
             self.glance.requests.clear()
@@ -66,6 +74,15 @@ class TestGlanceOutcomes(base.APITestCase):
             self.assertFault(resp, 503, 'serviceUnavailable')
             # one attempt plus [glance] status_code_retries (default 1)
             self.assertEqual(2, len(self.glance.requests))
+
+    def test_retry_after_cannot_stretch_the_bound(self):
+        self.glance.extra_headers = {'Retry-After': '30'}
+        self.glance.default = (503, b'', 0)
+        start = time.monotonic()
+        resp = self.delete_image()
+        self.assertFault(resp, 503, 'serviceUnavailable')
+        self.assertLess(time.monotonic() - start, 2)
+        self.assertEqual(2, len(self.glance.requests))
 
     def test_retry_that_succeeds(self):
         self.answer(503, 204)

@@ -1,6 +1,7 @@
 """Version documents and the healthcheck are served without a token."""
 
 from tests.unit import base
+from tests.unit import fakes
 
 
 class TestVersions(base.APITestCase):
@@ -48,4 +49,6 @@ class TestHealthcheck(base.APITestCase):
 
     def test_other_methods_on_version_document_need_a_token(self):
         resp = self.request('/v2.1/', method='DELETE', identity=None)
-        self.assertFault(resp, 401, 'unauthorized')
+        self.assertEqual(401, resp.status_int)
+        self.assertEqual(fakes.KEYSTONE_401, resp.json)
+        self.assertIn('WWW-Authenticate', resp.headers)
