@@ -210,7 +210,8 @@ def soak(args, state):
     run = Run(state, work[50:], args.clients, args.time_limit)
     elapsed, window = run.go()
     end_rss = total_rss(master)
-    problems = account(state, images[50:], run.results, window)
+    measured = list(dict.fromkeys(work[50:]))   # each image once, in order
+    problems = account(state, measured, run.results, window)
     if end_rss > warm_rss * 1.10:
         problems.append('worker RSS grew by 10% or more')
     report(args, run.results, elapsed, window, (warm_rss, end_rss),
