@@ -1,0 +1,1 @@
+"""Reproducible performance benchmarks of compute-api (see README.rst)."""
