@@ -43,6 +43,11 @@ def load_conf(args=None, directory=None):
     # them from the start lets the API read www_authenticate_uri.
     for group, group_opts in auth_token.list_opts():
         conf.register_opts(group_opts, group=group)
+    # The advanced memcached pool serves eventlet services; under sync
+    # WSGI workers it only costs memory (it imports eventlet and dnspython,
+    # about 11 MiB per worker).
+    conf.set_default('memcache_use_advanced_pool', False,
+                     group='keystone_authtoken')
     path = os.path.join(directory or config_dir(), CONFIG_FILE)
     files = [path] if os.path.exists(path) else []
     conf(args or [], project=PROJECT, default_config_files=files,

@@ -27,8 +27,23 @@ def _oslo(middleware_class):
     return factory
 
 
-cors = _oslo(cors_mw.CORS)
-http_proxy_to_wsgi = _oslo(proxy_mw.HTTPProxyToWSGI)
+def _unless(option_is_set, middleware_class):
+    """A factory that leaves the layer out when its option is not set:
+    oslo.middleware's CORS and proxy-header layers do nothing then but cost
+    time on every request."""
+    def factory(global_conf, **local_conf):
+        conf = deploy.conf_from(global_conf)
+        middleware_class(None, conf)  # registers the layer's options
+        if not option_is_set(conf):
+            return lambda app: app
+        return lambda app: middleware_class(app, conf)
+    return factory
+
+
+cors = _unless(lambda conf: conf.cors.allowed_origin, cors_mw.CORS)
+http_proxy_to_wsgi = _unless(
+    lambda conf: conf.oslo_middleware.enable_proxy_headers_parsing,
+    proxy_mw.HTTPProxyToWSGI)
 request_id = _oslo(request_id_mw.ComputeRequestId)
 sizelimit = _oslo(sizelimit_mw.RequestBodySizeLimiter)
 

@@ -75,15 +75,34 @@ class TestDeploy(test_base.BaseTestCase):
         self.assertEqual(os.path.join(tmp, 'api-paste.ini'),
                          deploy.paste_config_path(conf))
 
-    def test_production_pipeline_order(self):
-        conf = deploy.load_conf(directory='/nonexistent')
-        app = deploy.loadapp(conf)
+    def pipeline(self, conf_text=''):
+        tmp = self.useFixture(fixtures.TempDir()).path
+        with open(os.path.join(tmp, deploy.CONFIG_FILE), 'w') as f:
+            f.write(conf_text)
+        app = deploy.loadapp(deploy.load_conf(directory=tmp))
         names = []
         while app is not None:
             names.append(type(app).__name__)
             app = getattr(app, 'application', getattr(app, '_app', None))
+        return names
+
+    def test_production_pipeline_order(self):
         self.assertEqual(
             ['ComputeRequestId', 'CORS', 'HTTPProxyToWSGI', 'RequestLog',
              'FaultWrapper',
              '_PathApp', 'RequestBodySizeLimiter', 'VersionsMiddleware',
-             'AuthProtocol', 'ContextMiddleware', 'APIRouter'], names)
+             'AuthProtocol', 'ContextMiddleware', 'APIRouter'],
+            self.pipeline('[cors]\nallowed_origin = https://dash.test\n'
+                          '[oslo_middleware]\n'
+                          'enable_proxy_headers_parsing = True\n'))
+
+    def test_idle_cors_and_proxy_layers_are_left_out(self):
+        self.assertEqual(
+            ['ComputeRequestId', 'RequestLog', 'FaultWrapper',
+             '_PathApp', 'RequestBodySizeLimiter', 'VersionsMiddleware',
+             'AuthProtocol', 'ContextMiddleware', 'APIRouter'],
+            self.pipeline())
+
+    def test_auth_token_memcached_pool_default(self):
+        conf = deploy.load_conf(directory='/nonexistent')
+        self.assertFalse(conf.keystone_authtoken.memcache_use_advanced_pool)

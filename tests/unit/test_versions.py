@@ -52,3 +52,40 @@ class TestHealthcheck(base.APITestCase):
         self.assertEqual(401, resp.status_int)
         self.assertEqual(fakes.KEYSTONE_401, resp.json)
         self.assertIn('WWW-Authenticate', resp.headers)
+
+
+class TestCORS(base.APITestCase):
+
+    conf_text = '[cors]\nallowed_origin = https://dash.test\n'
+
+    def test_preflight_allows_the_microversion_and_request_id_headers(self):
+        resp = self.request(
+            '/v2.1/images/6f1c3a6e-4a59-4b8e-9a43-0c6f1f9b1a11',
+            method='OPTIONS', identity=None, headers={
+                'Origin': 'https://dash.test',
+                'Access-Control-Request-Method': 'DELETE',
+                'Access-Control-Request-Headers':
+                    'X-Auth-Token, OpenStack-API-Version, '
+                    'X-OpenStack-Request-ID'})
+        self.assertEqual(200, resp.status_int)
+        self.assertEqual('https://dash.test',
+                         resp.headers['Access-Control-Allow-Origin'])
+        allowed = resp.headers['Access-Control-Allow-Headers'].lower()
+        for header in ('x-auth-token', 'openstack-api-version',
+                       'x-openstack-request-id'):
+            self.assertIn(header, allowed)
+        self.assertIn('x-openstack-request-id', resp.headers)
+
+    def test_responses_expose_the_microversion_and_request_ids(self):
+        resp = self.delete_image(headers={'Origin': 'https://dash.test'})
+        self.assertEqual(204, resp.status_int)
+        exposed = resp.headers['Access-Control-Expose-Headers'].lower()
+        for header in ('openstack-api-version',
+                       'x-openstack-nova-api-version',
+                       'x-openstack-request-id', 'x-compute-request-id'):
+            self.assertIn(header, exposed)
+
+    def test_other_origins_get_no_cors_headers(self):
+        resp = self.delete_image(headers={'Origin': 'https://evil.test'})
+        self.assertEqual(204, resp.status_int)
+        self.assertNotIn('Access-Control-Allow-Origin', resp.headers)
