@@ -198,21 +198,6 @@ def source_revision():
 # Processes
 
 
-def children(pid):
-    """PIDs of the direct children of ``pid`` (from /proc)."""
-    found = []
-    for entry in pathlib.Path('/proc').iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / 'stat').read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(')', 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return sorted(found)
-
-
 def cpu_seconds(pids):
     """User + system CPU time used so far by ``pids`` (all their threads).
 

@@ -334,9 +334,9 @@ def main(argv=None):
         if args.conf_override:
             workers += '; ' + ', '.join(args.conf_override)
     master = instance['pid'] if instance else state['pids']['compute-api']
-    compute_pids = [master, *common.children(master)]
+    compute_pids = [master, *stack.children(master)]
     glance_pids = [state['pids']['glance'],
-                   *common.children(state['pids']['glance'])]
+                   *stack.children(state['pids']['glance'])]
     compute_prefix = f'{compute_url}/v2.1/images/'
     glance_prefix = f'{state["glance_url"]}/v2/images/'
     print(f'compute-api: {compute_url} ({workers}); Glance: '

@@ -156,7 +156,7 @@ def _start_noauth_instance(workdir, glance_url):
 def _worker(master):
     deadline = common.Deadline(10)
     while not deadline.expired():
-        workers = common.children(master)
+        workers = stack.children(master)
         if workers:
             return workers[0]
         time.sleep(0.1)
@@ -211,7 +211,7 @@ def _stack_worker_rss(state):
         pid = state['pids'].get(name)
         if not pid:
             continue
-        for worker in common.children(pid):
+        for worker in stack.children(pid):
             try:
                 found.append((name, worker,
                               common.proc_status(worker)['VmRSS']))

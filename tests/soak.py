@@ -46,21 +46,6 @@ RETRY_BOUND = 45.0
 OWNERS = ('demo-member', 'alt-member')
 
 
-def worker_pids(master_pid):
-    """PIDs of the gunicorn workers of ``master_pid``."""
-    pids = []
-    for entry in pathlib.Path('/proc').iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / 'stat').read_text().rsplit(')', 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == master_pid:
-            pids.append(int(entry.name))
-    return sorted(pids)
-
-
 def rss_kib(pid):
     for line in pathlib.Path(f'/proc/{pid}/status').read_text().splitlines():
         if line.startswith('VmRSS:'):
@@ -69,7 +54,7 @@ def rss_kib(pid):
 
 
 def total_rss(master_pid):
-    return sum(rss_kib(pid) for pid in worker_pids(master_pid))
+    return sum(rss_kib(pid) for pid in stack.children(master_pid))
 
 
 def create_images(state, count):

@@ -149,6 +149,21 @@ def _proc_stat(pid):
     return fields[0], int(fields[2])
 
 
+def children(pid):
+    """PIDs of the direct children of ``pid`` (gunicorn's workers)."""
+    found = []
+    for entry in pathlib.Path('/proc').iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / 'stat').read_text()
+        except OSError:
+            continue
+        if int(text.rsplit(')', 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 def pid_alive(pid):
     """True if ``pid`` runs (reaping it first if it is a dead child)."""
     try:
