@@ -9,6 +9,7 @@ import os
 import socket
 import time
 
+from tests import stack
 from tests.functional import base
 
 RULE = 'os_compute_api:images:delete'
@@ -122,3 +123,34 @@ class TestLogs(base.FunctionalTestCase):
                       if 'compute_api.access' in line and rid in line]
             self.assertEqual(1, len(access), rid)
             self.assertIn(f'status: {resp.status_code}', access[0])
+
+
+class TestDeploymentExamples(base.FunctionalTestCase):
+
+    def test_gunicorn_example_config_serves_deletes(self):
+        example = os.path.join(stack.REPO_ROOT, 'etc', 'compute_api',
+                               'gunicorn.conf.py.example')
+        workdir = self.state['workdir']
+        name = f'gunicorn-example-{self.getUniqueInteger()}'
+        port = stack.free_ports(1)[0]
+        log = os.path.join(workdir, 'logs', f'{name}.log')
+        conf = os.path.join(workdir, f'{name}.conf.py')
+        with open(conf, 'w') as f:
+            f.write(f'exec(open({example!r}).read())\n'
+                    f'bind = "127.0.0.1:{port}"\n'
+                    'workers = 2\n'
+                    f'accesslog = errorlog = {log!r}\n'
+                    'control_socket_disable = True\n')
+        pid = stack.start_gunicorn(
+            name, conf, workdir,
+            {'OS_COMPUTE_API_CONFIG_DIR': self.state['compute_config_dir']})
+        self.addCleanup(stack.stop_process, pid)
+        url = f'http://127.0.0.1:{port}'
+        stack.wait_http(name, url + '/', pid, log, 30)
+        image_id = self.stack.create_image()
+        resp = self.delete(image_id, url=url)
+        self.assertDeleted(resp, image_id)
+        with open(log) as f:
+            access = f.read()
+        # the example's access log format records the request id
+        self.assertIn(resp.headers['x-openstack-request-id'], access)
