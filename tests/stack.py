@@ -98,7 +98,7 @@ SAMPLE_IMAGE_NAME = 'cirros-sample'
 SAMPLE_IMAGE_OWNER = 'demo-member'
 SAMPLE_IMAGE_DATA = (b'compute-api sample image, not a real disk\n' * 100)
 
-PROCESS_MARKERS = ('gunicorn', 'memcached')
+PROCESS_MARKERS = ('gunicorn', 'memcached', 'uwsgi')
 
 
 class StackError(Exception):

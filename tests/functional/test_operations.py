@@ -5,8 +5,10 @@ own config directory and port) so they can change its configuration without
 disturbing the other tests.
 """
 
+import configparser
 import os
 import socket
+import sys
 import time
 
 from tests import stack
@@ -154,3 +156,38 @@ class TestDeploymentExamples(base.FunctionalTestCase):
             access = f.read()
         # the example's access log format records the request id
         self.assertIn(resp.headers['x-openstack-request-id'], access)
+
+    def test_uwsgi_example_config_serves_deletes(self):
+        example = os.path.join(stack.REPO_ROOT, 'etc', 'compute_api',
+                               'uwsgi.ini.example')
+        parser = configparser.ConfigParser(strict=False,
+                                           inline_comment_prefixes=(';',))
+        parser.read(example)
+        settings = dict(parser['uwsgi'])
+        port = stack.free_ports(1)[0]
+        workdir = self.state['workdir']
+        name = f'uwsgi-example-{self.getUniqueInteger()}'
+        log = os.path.join(workdir, 'logs', f'{name}.log')
+        # uwsgi from PyPI has Python built in: no plugin line, and the
+        # virtual environment is the one running these tests.
+        settings.pop('plugins')
+        settings.update({
+            'virtualenv': sys.prefix, 'http-socket': f'127.0.0.1:{port}',
+            'processes': '2', 'logto': log,
+            'env': 'OS_COMPUTE_API_CONFIG_DIR=' +
+                   self.state['compute_config_dir']})
+        ini = os.path.join(workdir, f'{name}.ini')
+        with open(ini, 'w') as f:
+            f.write('[uwsgi]\n' + ''.join(f'{k} = {v}\n'
+                                          for k, v in settings.items()))
+        uwsgi = os.path.join(os.path.dirname(sys.executable), 'uwsgi')
+        pid = stack.spawn([uwsgi, '--ini', ini], log, dict(os.environ))
+        self.addCleanup(stack.stop_process, pid)
+        url = f'http://127.0.0.1:{port}'
+        stack.wait_http(name, url + '/', pid, log, 30)
+        image_id = self.stack.create_image()
+        self.assertDeleted(self.delete(image_id, url=url), image_id)
+        other = self.stack.create_image()
+        self.assertFault(self.delete(other, user='demo-reader', url=url),
+                         403, 'forbidden')
+        self.assertImageKept(other)
