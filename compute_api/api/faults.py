@@ -62,6 +62,13 @@ def fault_response(status, message, headers=None):
     return resp
 
 
+def unauthorized(message, auth_uri):
+    """A 401 fault that tells the client where to authenticate."""
+    headers = {'WWW-Authenticate': f'Keystone uri="{auth_uri}"'} \
+        if auth_uri else None
+    return fault_response(401, message, headers)
+
+
 def http_error(status, message, **headers):
     """A webob HTTP exception whose body is a Compute fault."""
     return _RenderedHTTPError(fault_response(status, message, headers))

@@ -70,10 +70,10 @@ class APIRouter:
         try:
             resp = self._dispatch(req, match, version)
         except exception.ComputeAPIError as exc:
-            resp = faults.fault_response(exc.code, exc.message)
-            if exc.code == 401 and self._auth_uri:
-                resp.headers['WWW-Authenticate'] = (
-                    f'Keystone uri="{self._auth_uri}"')
+            if exc.code == 401:
+                resp = faults.unauthorized(exc.message, self._auth_uri)
+            else:
+                resp = faults.fault_response(exc.code, exc.message)
         resp.headers.update(microversion.response_headers(version))
         return resp
 

@@ -16,16 +16,18 @@ TOKEN_AUTH_KEY = 'keystone.token_auth'  # noqa: S105 (an environ key)
 
 class ContextMiddleware:
 
-    def __init__(self, application, enforcer):
+    def __init__(self, application, enforcer, auth_uri=None):
         self.application = application
         self.enforcer = enforcer
+        self.auth_uri = auth_uri
 
     @webob.dec.wsgify
     def __call__(self, req):
         environ = req.environ
         if (environ.get('HTTP_X_IDENTITY_STATUS') != 'Confirmed'
                 or not environ.get('HTTP_X_USER_ID')):
-            return faults.fault_response(401, 'Authentication required.')
+            return faults.unauthorized('Authentication required.',
+                                       self.auth_uri)
         environ[router.CONTEXT_KEY] = context.RequestContext.from_environ(
             environ, user_auth_plugin=environ.get(TOKEN_AUTH_KEY),
             enforcer=self.enforcer)

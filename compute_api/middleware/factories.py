@@ -87,5 +87,7 @@ def authtoken(global_conf, **local_conf):
 
 
 def context(global_conf, **local_conf):
-    enforcer = policy.init_enforcer(deploy.conf_from(global_conf))
-    return lambda app: context_mw.ContextMiddleware(app, enforcer)
+    conf = deploy.conf_from(global_conf)
+    enforcer = policy.init_enforcer(conf)
+    auth_uri = conf.keystone_authtoken.www_authenticate_uri
+    return lambda app: context_mw.ContextMiddleware(app, enforcer, auth_uri)

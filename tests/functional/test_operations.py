@@ -7,7 +7,6 @@ disturbing the other tests.
 
 import configparser
 import os
-import socket
 import sys
 import time
 
@@ -18,9 +17,8 @@ RULE = 'os_compute_api:images:delete'
 
 
 def closed_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on."""
+    return stack.free_ports(1)[0]
 
 
 class TestGlanceUnreachable(base.FunctionalTestCase):

@@ -1,5 +1,8 @@
 """Version documents and the healthcheck are served without a token."""
 
+import webob
+
+from compute_api.middleware import context as context_mw
 from tests.unit import base
 from tests.unit import fakes
 
@@ -89,3 +92,16 @@ class TestCORS(base.APITestCase):
         resp = self.delete_image(headers={'Origin': 'https://evil.test'})
         self.assertEqual(204, resp.status_int)
         self.assertNotIn('Access-Control-Allow-Origin', resp.headers)
+
+
+class TestContextWithoutIdentity(base.base.BaseTestCase):
+
+    def test_unconfirmed_identity_is_401_with_www_authenticate(self):
+        app = context_mw.ContextMiddleware(None, None, fakes.KEYSTONE)
+        req = webob.Request.blank('/v2.1/images/x', method='DELETE',
+                                  headers={'X-Identity-Status': 'Invalid'})
+        resp = req.get_response(app)
+        self.assertEqual(401, resp.status_int)
+        self.assertIn('unauthorized', resp.json)
+        self.assertEqual(f'Keystone uri="{fakes.KEYSTONE}"',
+                         resp.headers['WWW-Authenticate'])
