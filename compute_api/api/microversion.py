@@ -25,7 +25,10 @@ LEGACY_HEADER = 'X-OpenStack-Nova-API-Version'
 STANDARD_HEADER = 'OpenStack-API-Version'
 VARY = f'{STANDARD_HEADER}, {LEGACY_HEADER}'
 
-_VERSION_RE = re.compile(r'^([1-9]\d*)\.([1-9]\d*|0)$')
+_VERSION_RE = re.compile(r'([1-9]\d*)\.([1-9]\d*|0)')
+# A version number longer than this is beyond every version served here; it
+# is not converted (int() refuses thousands of digits, and need not try).
+_MAX_DIGITS = 9
 
 
 def to_string(version):
@@ -58,16 +61,18 @@ def from_request(req):
     requested = requested.strip()
     if requested == 'latest':
         return MAX_VERSION
-    match = _VERSION_RE.match(requested)
+    match = _VERSION_RE.fullmatch(requested)
     if match is None:
         shown = exception.shown(requested)
         raise faults.http_error(
             400, f'Invalid API version request: "{shown}" is not of the '
                  'form X.Y or "latest".')
-    version = (int(match.group(1)), int(match.group(2)))
-    if not MIN_VERSION <= version <= MAX_VERSION:
-        raise faults.http_error(
-            406, f'Version {requested} is not supported by the API. Minimum '
-                 f'is {to_string(MIN_VERSION)} and maximum is '
-                 f'{to_string(MAX_VERSION)}.')
-    return version
+    numbers = match.groups()
+    if max(map(len, numbers)) <= _MAX_DIGITS:
+        version = tuple(map(int, numbers))
+        if MIN_VERSION <= version <= MAX_VERSION:
+            return version
+    raise faults.http_error(
+        406, f'Version {exception.shown(requested)} is not supported by the '
+             f'API. Minimum is {to_string(MIN_VERSION)} and maximum is '
+             f'{to_string(MAX_VERSION)}.')

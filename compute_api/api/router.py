@@ -8,6 +8,8 @@ the URL's project is checked against the token's; domain errors raised by
 actions are turned into Compute faults here, in one place.
 """
 
+import re
+
 import routes
 import webob
 import webob.dec
@@ -27,10 +29,16 @@ ROUTES = {
     '/images/{image_id}': {'DELETE': ('images', 'delete')},
 }
 
+# C0 control characters and DEL: no route has them. Routes' patterns end in
+# '$', which also matches before a final line feed, so '{id}\n' would be
+# routed as '{id}'; such paths are not routed at all.
+_CONTROL_CHARS = re.compile(r'[\x00-\x1f\x7f]')
+
 
 def _method_not_allowed(req, allowed):
     raise faults.http_error(
-        405, f'The method {req.method} is not allowed for this resource.',
+        405, f'The method {exception.shown(req.method)} is not allowed for '
+             'this resource.',
         Allow=allowed)
 
 
@@ -60,7 +68,9 @@ class APIRouter:
 
     @webob.dec.wsgify
     def __call__(self, req):
-        match = self._mapper.match(environ=req.environ)
+        match = None
+        if not _CONTROL_CHARS.search(req.environ.get('PATH_INFO', '')):
+            match = self._mapper.match(environ=req.environ)
         if match is None:
             raise faults.http_error(
                 404, 'The resource could not be found.')

@@ -4,6 +4,7 @@ Row numbers refer to the order-of-evaluation table in the behaviour
 contract (docs: ``api-ref``; the spec's "Order of evaluation").
 """
 
+import json
 import uuid
 
 from tests import stack
@@ -179,6 +180,35 @@ class TestRequestChecks(base.FunctionalTestCase):
             headers = {STANDARD: f'compute {value}'}
             resp = self.delete(image_id, headers=headers)
             self.assertFault(resp, 406, 'computeFault')
+        self.assertImageKept(image_id)
+
+    def test_overlong_microversion_numbers_are_406_with_a_short_message(
+            self):
+        # 4,301 digits is one more than int() converts by default.
+        image_id = self.stack.create_image()
+        for digits in (4300, 4301):
+            number = '9' * digits
+            for headers in ({STANDARD: f'compute 2.{number}'},
+                            {LEGACY: f'2.{number}'},
+                            {STANDARD: f'compute {number}.1'}):
+                resp = self.delete(image_id, headers=headers)
+                self.assertFault(resp, 406, 'computeFault')
+                message = resp.json()['computeFault']['message']
+                self.assertLess(len(message), 200)
+        self.assertImageKept(image_id)
+
+    def test_control_characters_in_the_path_are_404(self):
+        image_id = self.stack.create_image()
+        project = self.project_id('demo-member')
+        for char in ('%0A', '%0D%0A', '%0D', '%00', '%09', '%7F'):
+            for raw in (f'/v2.1/images/{image_id}{char}',
+                        f'/v2.1/{project}/images/{image_id}{char}',
+                        f'/v2.1/{project}{char}/images/{image_id}',
+                        f'/v2.1/images/{char}{image_id}'):
+                status, body = self.raw_call(raw)
+                self.assertEqual(404, status, raw)
+                fault = json.loads(body)['itemNotFound']
+                self.assertEqual(404, fault['code'])
         self.assertImageKept(image_id)
 
     def test_image_api_gone_at_2_36_and_latest(self):

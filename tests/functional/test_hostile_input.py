@@ -35,7 +35,9 @@ versions = st.one_of(
     st.none(), st.sampled_from(['compute 2.1', 'compute 2.35', 'latest',
                                 'compute 2.36', 'compute 1.0', 'x']),
     st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126),
-            max_size=30).map(lambda s: f'compute {s}'))
+            max_size=30).map(lambda s: f'compute {s}'),
+    # around int()'s default limit of 4,300 digits
+    st.integers(4290, 4310).map(lambda n: 'compute 2.' + '9' * n))
 
 
 class TestHostileInputOnTheStack(base.FunctionalTestCase):
@@ -68,8 +70,12 @@ class TestHostileInputOnTheStack(base.FunctionalTestCase):
         resp = self.call(path, method=method, token=self.token,
                          headers=headers)
         self.assertNotEqual(500, resp.status_code)
-        self.assertIn(resp.status_code,
-                      (204, 400, 403, 404, 405, 406, 413))
+        expected = (204, 400, 403, 404, 405, 406, 413)
+        if method in ('GET', 'HEAD'):
+            # the HTTP client collapses '/v2.1/images/..' to '/v2.1/',
+            # whose version document is 200
+            expected += (200,)
+        self.assertIn(resp.status_code, expected)
         if resp.status_code >= 400 and method != 'HEAD':
             self.assertTrue(resp.headers['Content-Type'].startswith(
                 'application/json'))

@@ -47,6 +47,28 @@ class TestMicroversions(base.APITestCase):
             self.assertFault(resp, 406, 'computeFault', value)
         self.assertGlanceNotCalled()
 
+    def test_overlong_numbers_are_406_with_a_short_message(self):
+        # int() refuses more than 4,300 digits by default.
+        for digits in (4300, 4301, 8000):
+            number = '9' * digits
+            for headers in ({STANDARD: f'compute 2.{number}'},
+                            {STANDARD: f'compute {number}.1'},
+                            {LEGACY: f'2.{number}'},
+                            {LEGACY: f'{number}.{number}'}):
+                resp = self.delete_image(headers=headers)
+                self.assertFault(resp, 406, 'computeFault', '999...')
+                message = resp.json['computeFault']['message']
+                self.assertLess(len(message), 160)
+        self.assertGlanceNotCalled()
+
+    def test_leading_zeros_are_400_whatever_the_length(self):
+        for value in ('2.0' + '1' * 4301, '0' * 4301 + '2.1'):
+            resp = self.delete_image(headers={STANDARD: f'compute {value}'})
+            self.assertFault(resp, 400, 'badRequest')
+            message = resp.json['badRequest']['message']
+            self.assertLess(len(message), 160)
+        self.assertGlanceNotCalled()
+
     def test_image_proxy_removed_at_2_36(self):
         for value in ('2.36', '2.100', '2.104', 'latest'):
             resp = self.delete_image(headers={STANDARD: f'compute {value}'})

@@ -1,5 +1,6 @@
 """Routing: both URL forms, 404 for unknown paths, 405 with Allow."""
 
+from urllib import parse
 import uuid
 
 from compute_api.api import router
@@ -84,6 +85,27 @@ class TestImageIds(base.APITestCase):
             self.assertFault(resp, 404, 'itemNotFound')
             self.assertLess(len(resp.json['itemNotFound']['message']), 100)
         self.assertGlanceNotCalled()
+
+    def test_control_characters_anywhere_in_the_path_are_404(self):
+        # Routes' patterns end in '$', which also matches before a final
+        # line feed: '{uuid}\n' would otherwise route to '{uuid}'.
+        image_id = str(uuid.uuid4())
+        for char in ('\n', '\r\n', '\r', '\x00', '\t', '\x1b', '\x7f'):
+            for path in (f'/v2.1/images/{image_id}{char}',
+                         f'/v2.1/{base.PROJECT}/images/{image_id}{char}',
+                         f'/v2.1/{base.PROJECT}{char}/images/{image_id}',
+                         f'/v2.1/images/{char}{image_id}',
+                         f'/v2.1/images/{char}',
+                         f'/v2.1{char}/images/{image_id}'):
+                resp = self.request(parse.quote(path))
+                self.assertFault(resp, 404, 'itemNotFound')
+                self.assertEqual('The resource could not be found.',
+                                 resp.json['itemNotFound']['message'])
+        self.assertGlanceNotCalled()
+
+    def test_control_characters_are_404_before_the_method_check(self):
+        resp = self.request(f'/v2.1/images/{uuid.uuid4()}%0A', method='PUT')
+        self.assertFault(resp, 404, 'itemNotFound')
 
     def test_encoded_reserved_characters_stay_in_one_segment(self):
         # PATH_INFO is already decoded: '%3F' arrives as '?'.
