@@ -3,23 +3,41 @@
 The configuration directory is ``$OS_COMPUTE_API_CONFIG_DIR`` (default
 ``/etc/compute_api``); the service reads ``compute_api.conf`` there and
 finds ``api-paste.ini`` beside it, falling back to the packaged file.
+
+A service that cannot serve refuses to start: a missing or unreadable
+``compute_api.conf``, or ``[keystone_authtoken]`` without the service
+user's credentials, stops the application from loading with an error that
+names what is missing, so that an operator sees it in the WSGI server's log
+at start rather than as failing requests later.
+
+The Paste factories find their configuration in one of two ways: the
+``ConfigOpts`` handed to :func:`loadapp` while it builds a pipeline, or,
+when another Paste loader builds it (a host's, a test's), the
+``compute_api.conf`` of the directory their section names with
+``config_dir`` (default ``$OS_COMPUTE_API_CONFIG_DIR``), loaded once per
+directory and process.
 """
 
+import importlib.util
 import os
 import sys
 
-from keystonemiddleware import auth_token
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
 from oslo_log import log as logging
 from paste import deploy as paste_deploy
 
 from compute_api import conf as compute_conf
+from compute_api.conf import keystone_authtoken
 from compute_api.conf import opts
 
 PROJECT = 'compute_api'
 CONFIG_DIR_ENV = 'OS_COMPUTE_API_CONFIG_DIR'
 DEFAULT_CONFIG_DIR = '/etc/compute_api'
 CONFIG_FILE = 'compute_api.conf'
+# The Paste option naming the configuration directory of a factory.
+CONFIG_DIR_OPTION = 'config_dir'
 _CONF_KEY = 'compute_api_conf'
 _PACKAGED_ETC = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -27,32 +45,86 @@ _PACKAGED_ETC = os.path.join(
 
 # ConfigOpts objects being handed to Paste factories, by key (see conf_from).
 _LOADING = {}
+# ConfigOpts loaded for a Paste config_dir: (directory, library_defaults).
+_BY_DIRECTORY = {}
+
+
+class ConfigurationError(Exception):
+    """The service is not configured well enough to serve any request."""
 
 
 def config_dir():
     return os.environ.get(CONFIG_DIR_ENV, DEFAULT_CONFIG_DIR)
 
 
-def load_conf(args=None, directory=None):
-    """A new ConfigOpts with every option registered and the files read."""
-    opts.set_defaults()
+def load_conf(args=None, directory=None, required=False,
+              library_defaults=True):
+    """A new ConfigOpts with every option registered and the files read.
+
+    With ``required``, a missing or unreadable ``compute_api.conf`` is a
+    :class:`ConfigurationError`; otherwise the defaults apply without it
+    (for the policy and sample tools). ``library_defaults=False`` leaves
+    the defaults of library options alone (:func:`opts.set_defaults`
+    changes them for every user of the library in the process, which a
+    filter inside another service must not do).
+    """
+    if library_defaults:
+        opts.set_defaults()
     conf = cfg.ConfigOpts()
     compute_conf.register_opts(conf)
     logging.register_options(conf)
-    # auth_token registers these again when the pipeline is built; having
-    # them from the start lets the API read www_authenticate_uri.
-    for group, group_opts in auth_token.list_opts():
-        conf.register_opts(group_opts, group=group)
-    # The advanced memcached pool serves eventlet services; under sync
-    # WSGI workers it only costs memory (it imports eventlet and dnspython,
-    # about 11 MiB per worker).
-    conf.set_default('memcache_use_advanced_pool', False,
-                     group='keystone_authtoken')
+    keystone_authtoken.register_opts(conf)
     path = os.path.join(directory or config_dir(), CONFIG_FILE)
+    if required:
+        _check_readable(path)
     files = [path] if os.path.exists(path) else []
     conf(args or [], project=PROJECT, default_config_files=files,
          default_config_dirs=[])
     return conf
+
+
+def _check_readable(path):
+    try:
+        with open(path, 'rb'):
+            pass
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f'{path} does not exist. Set {CONFIG_DIR_ENV} to the directory '
+            f'that holds {CONFIG_FILE} (default {DEFAULT_CONFIG_DIR}).')
+    except OSError as exc:
+        raise ConfigurationError(
+            f'{path} cannot be read by this process: {exc.strerror}.')
+
+
+def check_auth_token_conf(conf):
+    """Refuse a ``[keystone_authtoken]`` that could not validate a token.
+
+    auth_token itself only notices at the first request (and answers it
+    500); here the service user's plugin is built from the options, which
+    contacts nobody, and a missing option is named.
+    """
+    group = keystone_authtoken.GROUP
+    where = ', '.join(conf.config_file or ()) or 'no configuration file'
+    try:
+        plugin = ks_loading.load_auth_from_conf_options(conf, group)
+    except ks_exc.MissingRequiredOptions as exc:
+        names = ', '.join(opt.dest for opt in exc.options)
+        raise ConfigurationError(
+            f'[{group}] lacks {names}, which its auth_type needs to '
+            f'authenticate the service user ({where}).')
+    except ks_exc.NoMatchingPlugin as exc:
+        raise ConfigurationError(f'[{group}] auth_type: {exc} ({where}).')
+    if plugin is None:
+        raise ConfigurationError(
+            f'[{group}] has no auth_type: set it (auth_type = password) and '
+            'the service user\'s credentials, which auth_token needs to '
+            f'validate tokens ({where}).')
+    strategy = (conf[group].memcache_security_strategy or 'none').lower()
+    if (strategy != 'none'
+            and importlib.util.find_spec('cryptography') is None):
+        raise ConfigurationError(
+            f'[{group}] memcache_security_strategy = {strategy} needs the '
+            'cryptography package, which is not installed.')
 
 
 def paste_config_path(conf):
@@ -69,9 +141,40 @@ def paste_config_path(conf):
     raise cfg.ConfigFilesNotFoundError([name])
 
 
-def conf_from(global_conf):
-    """The ConfigOpts of the application Paste is building."""
-    return _LOADING[global_conf[_CONF_KEY]]
+def conf_for_directory(directory, library_defaults=True):
+    """The ConfigOpts of ``directory``'s ``compute_api.conf``, loaded (and
+    required) on the first call for that directory, then reused.
+
+    :raises ConfigurationError: when the file is missing or unreadable.
+    """
+    key = (os.path.abspath(directory), library_defaults)
+    conf = _BY_DIRECTORY.get(key)
+    if conf is None:
+        conf = load_conf(directory=key[0], required=True,
+                         library_defaults=library_defaults)
+        _BY_DIRECTORY[key] = conf
+    return conf
+
+
+def paste_config_dir(global_conf, local_conf):
+    """The configuration directory a Paste section names (``config_dir``
+    in the section, else in the file's ``[DEFAULT]``), else the default."""
+    return (local_conf.get(CONFIG_DIR_OPTION)
+            or global_conf.get(CONFIG_DIR_OPTION)
+            or config_dir())
+
+
+def conf_from(global_conf, local_conf=None):
+    """The ConfigOpts a Paste factory builds its part of the pipeline from.
+
+    Inside :func:`loadapp`, the one it was given; with any other Paste
+    loader, that of the directory :func:`paste_config_dir` names.
+    """
+    key = global_conf.get(_CONF_KEY)
+    if key in _LOADING:
+        return _LOADING[key]
+    return conf_for_directory(paste_config_dir(global_conf,
+                                               local_conf or {}))
 
 
 def loadapp(conf, name='main'):
@@ -87,7 +190,10 @@ def loadapp(conf, name='main'):
 
 
 def init_application(directory=None):
-    """The application a WSGI server runs, with logging set up."""
-    conf = load_conf(directory=directory)
+    """The application a WSGI server runs, with logging set up.
+
+    :raises ConfigurationError: when the service could not serve.
+    """
+    conf = load_conf(directory=directory, required=True)
     logging.setup(conf, PROJECT)
     return loadapp(conf)

@@ -59,6 +59,12 @@ class PolicyNotAuthorized(ComputeAPIError):
     code = 403
 
 
+class PolicyUnavailable(ComputeAPIError):
+    msg_fmt = ('The authorization policy of this service could not be '
+               'loaded, so the request was refused. Try again later.')
+    code = 503
+
+
 class ImageForbidden(ComputeAPIError):
     msg_fmt = 'Not allowed to delete image %(image_id)s.'
     code = 403

@@ -1,25 +1,205 @@
-"""The policy enforcer and its one door, :func:`authorize`."""
+"""The policy enforcer and its one door, :func:`authorize`.
+
+The rules are the defaults in code (:mod:`compute_api.policies`) overridden
+by the policy file and the files of the policy directories, read again
+whenever one of them changes. The service fails closed on a policy file it
+cannot use: while one cannot be read or parsed, every authorization is
+refused with :class:`~compute_api.exception.PolicyUnavailable` (503) rather
+than decided by the rules read before the file changed (which is what
+oslo.policy alone does after a failed reload), and a worker that starts
+then refuses to load (:class:`PolicyFileError`).
+"""
+
+import logging
+import os
 
 from oslo_policy import policy
+import yaml
 
 from compute_api import exception
 from compute_api import policies
+
+LOG = logging.getLogger(__name__)
+
+_STR_TAG = 'tag:yaml.org,2002:str'
+
+
+class PolicyFileError(Exception):
+    """A policy file cannot be used; raised when the enforcer is built."""
+
+
+class Enforcer(policy.Enforcer):
+    """oslo.policy's enforcer, failing closed on a broken policy file.
+
+    On every enforcement the policy files are listed and stat()ed. When
+    that changes (a file's modification time, size or inode, or the list of
+    files), each file is read and parsed here first: if all can be used,
+    oslo.policy reloads every rule from them; if one cannot, the problem is
+    logged once (naming the file, and the line and column of a YAML error)
+    and every enforcement raises PolicyUnavailable until the files change
+    again.
+    """
+
+    def __init__(self, conf):
+        super().__init__(conf)
+        self.problems = []
+        self._seen = None
+
+    def load_rules(self, force_reload=False):
+        main, files, unlisted = self._policy_files()
+        seen = ([(path, _stat(path)) for path in files], unlisted)
+        if force_reload or seen != self._seen:
+            self._reload(main, files, unlisted)
+            self._seen = seen
+        if self.problems:
+            raise exception.PolicyUnavailable()
+
+    def _reload(self, main, files, unlisted):
+        # oslo.policy reads the policy file from policy_path
+        self.policy_path = main
+        was_broken = bool(self.problems)
+        problems = [f'Policy directory {path} cannot be listed: {reason}'
+                    for path, reason in unlisted]
+        for path in files:
+            problem = _file_problem(path)
+            if problem:
+                problems.append(f'Policy file {path} {problem}')
+        if not problems:
+            # Rebuilt from scratch: from the files checked above or, without
+            # any, from the defaults (oslo.policy alone would keep the rules
+            # of a removed file).
+            self.set_rules({}, use_conf=True)
+            self.file_rules = {}
+            try:
+                super().load_rules(force_reload=True)
+            except Exception as exc:  # a file changed while it was read
+                problems.append(f'Policy files {", ".join(files)} could not '
+                                f'be loaded: {exc}')
+        self.problems = problems
+        for problem in problems:
+            LOG.error('%s. Every delete is refused (503) until this is '
+                      'corrected.', problem)
+        if was_broken and not problems:
+            LOG.info('The policy files can be used again: requests are '
+                     'authorized by their rules.')
+
+    def _policy_files(self):
+        """The policy file (or None), all the files oslo.policy reads in its
+        order (the policy file, then the files of each policy directory by
+        name, hidden files left out), and the (directory, reason) of the
+        policy directories that cannot be listed."""
+        main = self.policy_path
+        if not (main and os.path.exists(main)):
+            main = self.conf.find_file(self.policy_file)
+        files = [main] if main else []
+        unlisted = []
+        for name in self.conf.oslo_policy.policy_dirs:
+            directory = self.conf.find_file(name)
+            if not directory:
+                continue
+            try:
+                with os.scandir(directory) as entries:
+                    names = sorted(entry.name for entry in entries
+                                   if not entry.name.startswith('.')
+                                   and not entry.is_dir())
+            except OSError as exc:
+                unlisted.append((directory, exc.strerror))
+                continue
+            files.extend(os.path.join(directory, name) for name in names)
+        return main, files, unlisted
+
+
+def _stat(path):
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return exc.errno
+    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev
+
+
+def _where(line, column):
+    return f'line {line + 1}, column {column + 1}'
+
+
+def _file_problem(path):
+    """Why the policy file at ``path`` cannot be used, or None.
+
+    Usable is what oslo.policy can load and what the policy documentation
+    describes: readable text, YAML, empty or a mapping of rule names to
+    check strings.
+    """
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as exc:
+        return f'cannot be read: {exc.strerror}'
+    except UnicodeDecodeError as exc:
+        return f'cannot be read as text: {exc}'
+    loader = None
+    try:
+        loader = yaml.SafeLoader(text)
+        node = loader.get_single_node()
+        if node is not None:
+            loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        return 'is not valid YAML: ' + _yaml_problem(exc, text)
+    finally:
+        if loader is not None:
+            loader.dispose()
+    if node is None:
+        return None
+    if not isinstance(node, yaml.MappingNode):
+        return ('is not a mapping of rule names to check strings: '
+                f'{_where(node.start_mark.line, node.start_mark.column)}')
+    for key, value in node.value:
+        for item in (key, value):
+            if item.tag != _STR_TAG:
+                mark = item.start_mark
+                return ('has a rule name or rule that is not a string: '
+                        f'{_where(mark.line, mark.column)}')
+    return None
+
+
+def _yaml_problem(exc, text):
+    """The position and the nature of a YAML error, on one line."""
+    mark = getattr(exc, 'problem_mark', None)
+    if mark is not None:
+        problem = f'{_where(mark.line, mark.column)}: {exc.problem}'
+        context_mark = getattr(exc, 'context_mark', None)
+        if exc.context and context_mark is not None:
+            problem += (f' ({exc.context} at '
+                        f'{_where(context_mark.line, context_mark.column)})')
+        return problem
+    position = getattr(exc, 'position', None)
+    reason = str(exc).splitlines()[0]
+    if isinstance(position, int):  # a character YAML does not allow
+        line = text.count('\n', 0, position)
+        column = position - (text.rfind('\n', 0, position) + 1)
+        return f'{_where(line, column)}: {reason}'
+    return reason
 
 
 def init_enforcer(conf):
     """An enforcer for ``conf`` with the in-code defaults registered.
 
-    oslo.policy checks the policy file's modification time on every
-    enforcement, so an operator's edit takes effect without a restart.
+    The policy files are checked on every enforcement, so an operator's
+    edit takes effect without a restart.
+
+    :raises PolicyFileError: if a policy file cannot be used now; the
+        message names the file and the problem.
     """
-    enforcer = policy.Enforcer(conf)
+    enforcer = Enforcer(conf)
     enforcer.register_defaults(policies.list_rules())
-    enforcer.load_rules()
+    try:
+        enforcer.load_rules()
+    except exception.PolicyUnavailable:
+        raise PolicyFileError('; '.join(enforcer.problems)) from None
     return enforcer
 
 
 def authorize(enforcer, context, action, target):
-    """Raise PolicyNotAuthorized unless ``context`` may do ``action``."""
+    """Raise PolicyNotAuthorized unless ``context`` may do ``action``, and
+    PolicyUnavailable while the policy files cannot be used."""
     try:
         enforcer.authorize(action, target, context, do_raise=True,
                            exc=exception.PolicyNotAuthorized, action=action)

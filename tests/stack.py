@@ -8,7 +8,13 @@ starts, on free ports of 127.0.0.1 only:
   answers concurrent token issues with "database is locked"),
 * Glance under gunicorn (sqlite, file store, one sync worker: Glance on
   sqlite answers concurrent writes with "database is locked"),
-* compute-api under gunicorn (``compute_api.wsgi.api:application``).
+* compute-api under gunicorn (``compute_api.wsgi.api:application``), run as
+  the install guide has operators run it: from its own virtual environment
+  holding only the package and its runtime requirements (``.venv-service``,
+  made by ``tools/bootstrap.sh``), with the shipped gunicorn example
+  configuration and the guide's recommended options (an encrypted token
+  cache in memcached, ``service_type = compute``, a service user with only
+  the ``service`` role).
 
 It then creates the projects, users, roles, services and endpoints that the
 functional tests rely on, uploads a sample image owned by project ``demo``
@@ -56,6 +62,11 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_WORKDIR = REPO_ROOT / '.stack'
 STATE_FILE = 'stack.json'
 BIN_DIR = pathlib.Path(sys.executable).parent
+# The service's own runtime environment (tools/bootstrap.sh makes it).
+SERVICE_VENV = pathlib.Path(os.environ.get(
+    'COMPUTE_API_SERVICE_VENV', REPO_ROOT / '.venv-service'))
+SERVICE_BIN_DIR = SERVICE_VENV / 'bin'
+EXAMPLES_DIR = REPO_ROOT / 'etc' / 'compute_api'
 
 KEYSTONE_APP = 'keystone.wsgi.api:application'
 GLANCE_APP = 'glance.wsgi.api:application'
@@ -77,7 +88,7 @@ PROJECTS = ('service', 'demo', 'alt')
 USERS = {
     # name: (project, roles on that project)
     'glance': ('service', ('service',)),
-    'compute': ('service', ('service', 'admin')),
+    'compute': ('service', ('service',)),
     'demo-member': ('demo', ('member',)),
     'demo-reader': ('demo', ('reader',)),
     'demo-admin': ('demo', ('admin',)),
@@ -123,12 +134,19 @@ def free_ports(count):
             sock.close()
 
 
-def spawn(argv, log_path, env):
+def spawn(argv, log_path, env, cwd=None):
     """Start ``argv`` detached: own session, stdin closed, output to a log.
 
     ``os.posix_spawn`` rather than ``subprocess.Popen``: nothing keeps a
-    handle on the child, so it outlives this process quietly.
+    handle on the child, so it outlives this process quietly. With ``cwd``
+    the program starts in that directory (through ``env --chdir``, which
+    then executes it under the same PID). It matters for the service: a
+    WSGI server puts its starting directory on ``sys.path``, and started
+    from the repository it would import ``compute_api`` from the source
+    tree instead of the installed package.
     """
+    if cwd is not None:
+        argv = ['/usr/bin/env', f'--chdir={cwd}', *argv]
     file_actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, str(log_path),
@@ -262,7 +280,7 @@ def _first_exception(lines):
     return None
 
 
-def _answer_status(url):
+def answer_status(url):
     """Return the HTTP status ``url`` answers with, or None if no answer."""
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -281,7 +299,7 @@ def wait_http(name, url, pid, log_path, timeout):
             raise StackError(f'{name} (pid {pid}) exited before answering '
                              f'{url}; end of {log_path}:\n'
                              f'{log_tail(log_path)}')
-        status = _answer_status(url)
+        status = answer_status(url)
         if status is not None and status < 500:
             return
         if time.monotonic() > deadline:
@@ -360,13 +378,54 @@ def write_gunicorn_conf(path, *, app, port, workers, log_name, workdir):
     pathlib.Path(path).write_text('\n'.join(lines) + '\n')
 
 
-def start_gunicorn(name, conf_path, workdir, extra_env=None):
-    """Start gunicorn detached with only ``--config`` (via the env)."""
+def write_compute_gunicorn_conf(path, *, port, workers, log_name, workdir):
+    """A gunicorn config for compute-api: the shipped example, as the
+    install guide has operators copy it, with only the stack's own places
+    (port, worker count, logs) changed."""
+    logs = pathlib.Path(workdir) / 'logs'
+    example = EXAMPLES_DIR / 'gunicorn.conf.py.example'
+    settings = {
+        'bind': f'{HOST}:{port}',
+        'workers': workers,
+        'graceful_timeout': 5,
+        'control_socket_disable': True,
+        'chdir': str(workdir),
+        'proc_name': log_name,
+        'errorlog': str(logs / f'{log_name}.log'),
+        'accesslog': str(logs / f'{log_name}-access.log'),
+    }
+    lines = [f'exec(open({str(example)!r}).read())']
+    lines += [f'{key} = {value!r}' for key, value in settings.items()]
+    pathlib.Path(path).write_text('\n'.join(lines) + '\n')
+
+
+def service_program(name):
+    """A program of the service's runtime environment (gunicorn, uwsgi)."""
+    path = SERVICE_BIN_DIR / name
+    if not os.access(path, os.X_OK):
+        raise StackError(f'{path} is missing: run tools/bootstrap.sh, which '
+                         f'installs the service into {SERVICE_VENV}')
+    return path
+
+
+def start_gunicorn(name, conf_path, workdir, extra_env=None, service=False):
+    """Start gunicorn detached with only ``--config`` (via the env).
+
+    ``service=True`` runs it from the service's runtime environment (for
+    compute-api); otherwise from this one (Keystone, Glance).
+    """
     env = dict(os.environ)
+    if service:
+        # Nothing of the tools' environment leaks into the service's.
+        for var in ('PYTHONPATH', 'VIRTUAL_ENV', 'PYTHONHOME'):
+            env.pop(var, None)
     env.update(extra_env or {})
     env['GUNICORN_CMD_ARGS'] = f'--config {conf_path}'
     log_path = pathlib.Path(workdir) / 'logs' / f'{name}.log'
-    pid = spawn([BIN_DIR / 'gunicorn'], log_path, env)
+    if service:
+        pid = spawn([service_program('gunicorn')], log_path, env, cwd=workdir)
+    else:
+        pid = spawn([BIN_DIR / 'gunicorn'], log_path, env)
     write_pid_file(workdir, name, pid)
     return pid
 
@@ -414,13 +473,21 @@ def authtoken_options(state, user_name):
 
 
 def compute_conf_sections(state, log_name='compute-api-app'):
-    """The compute_api.conf of this stack as ``{section: {option: value}}``."""
+    """The compute_api.conf of this stack as ``{section: {option: value}}``:
+    the install guide's recommended configuration, with the stack's own
+    addresses and secrets."""
+    authtoken = authtoken_options(state, 'compute')
+    authtoken.update({
+        'service_type': 'compute',
+        'memcache_security_strategy': 'ENCRYPT',
+        'memcache_secret_key': state['memcache_secret_key'],
+    })
     return {
         'DEFAULT': {
             'debug': 'False',
             'log_file': f'{state["workdir"]}/logs/{log_name}.log',
         },
-        'keystone_authtoken': authtoken_options(state, 'compute'),
+        'keystone_authtoken': authtoken,
         'glance': {'region_name': REGION, 'valid_interfaces': 'public'},
         'oslo_policy': {'policy_file': 'policy.yaml'},
     }
@@ -498,6 +565,7 @@ def new_state(workdir):
         'compute_url': compute_url,
         'compute_endpoint': f'{compute_url}/v2.1',
         'compute_config_dir': str(workdir / 'compute'),
+        'memcache_secret_key': secrets.token_hex(32),
         'users': users,
         'projects': {},
         'pids': {},
@@ -624,11 +692,11 @@ def start_compute_api(state, name, conf_overrides=None, workers=1,
             {key: str(value) for key, value in options.items()})
     write_compute_config(config_dir, sections, policy_yaml)
     port = free_ports(1)[0]
-    write_gunicorn_conf(config_dir / 'gunicorn.conf.py', app=COMPUTE_APP,
-                        port=port, workers=workers, log_name=name,
-                        workdir=workdir)
+    write_compute_gunicorn_conf(config_dir / 'gunicorn.conf.py', port=port,
+                                workers=workers, log_name=name,
+                                workdir=workdir)
     pid = start_gunicorn(name, config_dir / 'gunicorn.conf.py', workdir,
-                         {COMPUTE_CONFIG_ENV: str(config_dir)})
+                         {COMPUTE_CONFIG_ENV: str(config_dir)}, service=True)
     url = f'http://{HOST}:{port}'
     try:
         wait_http(name, url + '/', pid, workdir / 'logs' / f'{name}.log',
@@ -669,6 +737,7 @@ class Stack:
     def __init__(self, workdir=DEFAULT_WORKDIR, compute_workers=2):
         self.workdir = pathlib.Path(workdir).resolve()
         self.compute_workers = compute_workers
+        self.register_compute = True
         self.state = {}
         if (self.workdir / STATE_FILE).exists():
             self.state = load_state(self.workdir)
@@ -683,8 +752,15 @@ class Stack:
                                  'pids': self.state.get('pids', {})})
         return {name: pid for name, pid in status.items() if pid}
 
-    def up(self, start_compute=True):
-        """Start the stack and return its state (also in stack.json)."""
+    def up(self, start_compute=True, register_compute=True):
+        """Start the stack and return its state (also in stack.json).
+
+        ``register_compute=False`` (which implies no compute-api either)
+        leaves the catalog without a ``compute`` service: a cloud with only
+        Keystone and Glance, where the install guide starts.
+        """
+        self.register_compute = register_compute
+        start_compute = start_compute and register_compute
         running = self.running()
         if running:
             raise StackError(f'a stack is already running in {self.workdir}'
@@ -834,6 +910,11 @@ class Stack:
         self.state['projects'] = projects
         for name in USERS:
             self._create_user(admin, name, projects, roles)
+        # admin also holds its role on the default domain, so that it can
+        # get a domain-scoped token, as a cloud's operators do.
+        _keystone(self.state, admin, 'PUT',
+                  f'/domains/default/users/{users["admin"]["user_id"]}'
+                  f'/roles/{roles["admin"]}')
         self._register_services(admin)
 
     def _post(self, session, collection, body):
@@ -857,6 +938,8 @@ class Stack:
 
     def _register_services(self, admin):
         for service_type, name, url_key in SERVICES:
+            if service_type == 'compute' and not self.register_compute:
+                continue
             service_id = self._post(admin, 'services', {
                 'type': service_type, 'name': name})
             for interface in INTERFACES:
@@ -883,7 +966,14 @@ class Stack:
             'oslo_concurrency': {'lock_path': base / 'locks'},
             'paste_deploy': {'flavor': 'keystone',
                              'config_file': base / 'glance-api-paste.ini'},
-            'keystone_authtoken': authtoken_options(self.state, 'glance'),
+            # As a real cloud configures it: Glance can then check the
+            # access rules of application credentials, and accepts a
+            # token restricted to another service in a call that
+            # service makes on the caller's behalf (with its service
+            # token).
+            'keystone_authtoken': dict(
+                authtoken_options(self.state, 'glance'),
+                service_type='image'),
         })
         # One worker: Glance on sqlite fails concurrent writes.
         write_gunicorn_conf(base / 'gunicorn.conf.py', app=GLANCE_APP,
@@ -913,13 +1003,15 @@ class Stack:
 
     def _start_compute(self):
         config_dir = pathlib.Path(self.state['compute_config_dir'])
-        write_gunicorn_conf(config_dir / 'gunicorn.conf.py', app=COMPUTE_APP,
-                            port=self.state['ports']['compute'],
-                            workers=self.compute_workers,
-                            log_name='compute-api', workdir=self.workdir)
+        write_compute_gunicorn_conf(config_dir / 'gunicorn.conf.py',
+                                    port=self.state['ports']['compute'],
+                                    workers=self.compute_workers,
+                                    log_name='compute-api',
+                                    workdir=self.workdir)
         pid = start_gunicorn('compute-api', config_dir / 'gunicorn.conf.py',
                              self.workdir,
-                             {COMPUTE_CONFIG_ENV: str(config_dir)})
+                             {COMPUTE_CONFIG_ENV: str(config_dir)},
+                             service=True)
         self._record('compute-api', pid)
 
 

@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
-# Prepare a development environment from a clean clone: Debian's memcached and a virtual
-# environment in .venv with the service, its test requirements and the real OpenStack services
-# that the functional tests and tools/stack run on loopback. Safe to run again: it only installs
-# what is missing or out of date.
+# Prepare a development environment from a clean clone: Debian's memcached and two virtual
+# environments:
+#   .venv          the test tools: the service (editable), its test requirements, the clients
+#                  and the real Keystone and Glance that tools/stack runs on loopback;
+#   .venv-service  the service as an operator installs it (doc/source/install.rst): the package
+#                  built from this source with its runtime requirements only, plus the WSGI
+#                  servers. tools/stack and the functional tests run compute-api from here, so a
+#                  runtime dependency missing from requirements.txt fails the suite.
+# Safe to run again: it only installs what is missing or out of date (the service is rebuilt
+# whenever its source changed).
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$top"
 
 PYTHON=${PYTHON:-python3}
 VENV=${COMPUTE_API_VENV:-$top/.venv}
+SERVICE_VENV=${COMPUTE_API_SERVICE_VENV:-$top/.venv-service}
 
-if ! command -v memcached >/dev/null 2>&1; then
-    echo "bootstrap: installing memcached (Debian package)" >&2
+# Debian packages: memcached for the stack; nginx and Debian's uwsgi with its Python 3 plugin for
+# the functional tests of the shipped nginx and uwsgi example configurations.
+debs=""
+command -v memcached >/dev/null 2>&1 || debs="$debs memcached"
+[ -x /usr/sbin/nginx ] || debs="$debs nginx-light"
+[ -x /usr/bin/uwsgi ] && [ -e /usr/lib/uwsgi/plugins/python3_plugin.so ] \
+    || debs="$debs uwsgi-core uwsgi-plugin-python3"
+if [ -n "$debs" ]; then
+    echo "bootstrap: installing$debs (Debian packages)" >&2
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq memcached >/dev/null
+    # shellcheck disable=SC2086 # one word per package
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $debs >/dev/null
 fi
 
 stamp="$VENV/.bootstrap-stamp"
@@ -32,4 +47,75 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     pip_q -e . --no-deps
     "$VENV/bin/python" -c "import compute_api, keystone, glance"
     echo "$want" > "$stamp"
+fi
+
+# The service's runtime environment: `pip install <source> gunicorn` as in the install guide (and
+# uwsgi, whose example configuration is tested too). Nothing else goes in here.
+service_stamp="$SERVICE_VENV/.bootstrap-stamp"
+service_want="$(cat requirements.txt setup.cfg pyproject.toml \
+    $(find compute_api etc/compute_api -type f ! -name '*.pyc' ! -name '*.sample' | sort) \
+    | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$SERVICE_VENV/bin/python" ]; then
+    echo "bootstrap: creating $SERVICE_VENV" >&2
+    "$PYTHON" -m venv "$SERVICE_VENV"
+fi
+if [ ! -f "$service_stamp" ] || [ "$(cat "$service_stamp")" != "$service_want" ]; then
+    echo "bootstrap: installing compute-api and its runtime requirements into $SERVICE_VENV" >&2
+    spip() {
+        local log
+        log=$(mktemp)
+        if ! "$SERVICE_VENV/bin/python" -m pip install -q "$@" > "$log" 2>&1; then
+            cat "$log" >&2
+            rm -f "$log"
+            echo "bootstrap: pip install $* failed in $SERVICE_VENV" >&2
+            return 1
+        fi
+        rm -f "$log"
+    }
+    spip --upgrade pip
+    # --force-reinstall --no-deps of the package itself: its version does not change with
+    # every edit, and pip would otherwise keep the old build.
+    spip "$top" gunicorn uWSGI
+    spip --force-reinstall --no-deps "$top"
+    "$SERVICE_VENV/bin/python" -c "import compute_api.wsgi"
+    echo "$service_want" > "$service_stamp"
+fi
+
+# Nova's compute API as a Nova operator has it, with compute-api's images filter added: nova
+# from PyPI, the memcached client its auth_token needs (not a Nova dependency), gunicorn, and
+# compute-api built from this source. tests/nova.py runs Nova's own WSGI application from here
+# for the functional tests of the extension (doc/source/nova-extension.rst). Installed with one
+# pip call on a fresh environment (1-2 minutes); afterwards only compute-api is rebuilt, whenever
+# its source changed.
+NOVA_VENV=${COMPUTE_API_NOVA_VENV:-$top/.venv-nova}
+NOVA_VERSION=34.0.0
+nova_stamp="$NOVA_VENV/.bootstrap-stamp"
+nova_want="nova==$NOVA_VERSION $service_want"
+if [ ! -x "$NOVA_VENV/bin/python" ]; then
+    echo "bootstrap: creating $NOVA_VENV" >&2
+    "$PYTHON" -m venv "$NOVA_VENV"
+fi
+if [ ! -f "$nova_stamp" ] || [ "$(cat "$nova_stamp")" != "$nova_want" ]; then
+    npip() {
+        local log
+        log=$(mktemp)
+        if ! "$NOVA_VENV/bin/python" -m pip install -q "$@" > "$log" 2>&1; then
+            cat "$log" >&2
+            rm -f "$log"
+            echo "bootstrap: pip install $* failed in $NOVA_VENV" >&2
+            return 1
+        fi
+        rm -f "$log"
+    }
+    if [ "$("$NOVA_VENV/bin/python" -m pip show nova 2>/dev/null | sed -n 's/^Version: //p')" \
+            != "$NOVA_VERSION" ]; then
+        echo "bootstrap: installing nova $NOVA_VERSION and compute-api into $NOVA_VENV" \
+             "(1-2 minutes)" >&2
+        npip "nova==$NOVA_VERSION" python-memcached gunicorn "$top"
+    else
+        echo "bootstrap: rebuilding compute-api in $NOVA_VENV" >&2
+        npip --force-reinstall --no-deps "$top"
+    fi
+    "$NOVA_VENV/bin/python" -c "import nova, memcache, compute_api.extension"
+    echo "$nova_want" > "$nova_stamp"
 fi

@@ -1,7 +1,11 @@
 """Compute fault rendering: the one place error responses are built.
 
-Every error the service answers with is JSON of the form
-``{"<faultName>": {"code": <status>, "message": "<text>"}}``.
+Every error the service answers with is JSON. Its own errors, and those of
+middleware that does not answer JSON, are Compute faults of the form
+``{"<faultName>": {"code": <status>, "message": "<text>"}}``; a JSON error
+body is passed on as it is, which is how keystonemiddleware's ``auth_token``
+401 (``{"error": {"code": 401, "title": ..., "message": ...}}``) reaches the
+client, as it does from every OpenStack API.
 """
 
 import logging
@@ -60,13 +64,6 @@ def fault_response(status, message, headers=None):
     for key, value in (headers or {}).items():
         resp.headers[key] = value
     return resp
-
-
-def unauthorized(message, auth_uri):
-    """A 401 fault that tells the client where to authenticate."""
-    headers = {'WWW-Authenticate': f'Keystone uri="{auth_uri}"'} \
-        if auth_uri else None
-    return fault_response(401, message, headers)
 
 
 def http_error(status, message, **headers):

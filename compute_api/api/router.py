@@ -45,9 +45,8 @@ def _method_not_allowed(req, allowed):
 class APIRouter:
     """WSGI app dispatching to controller actions through a Routes map."""
 
-    def __init__(self, controllers, route_table=None, auth_uri=None):
+    def __init__(self, controllers, route_table=None):
         self._controllers = controllers
-        self._auth_uri = auth_uri
         self._mapper = routes.Mapper()
         for path, methods in (route_table or ROUTES).items():
             for prefix in (VERSION_ROOT, VERSION_ROOT + '/{project_id}'):
@@ -66,11 +65,17 @@ class APIRouter:
             for method in (route.conditions or {}).get('method', []):
                 yield route.routepath, method
 
+    def match(self, environ):
+        """The route of a request, or None for a path no route has. A
+        known path asked with a method it has no action for matches with
+        ``controller`` None and the methods it has in ``allowed``."""
+        if _CONTROL_CHARS.search(environ.get('PATH_INFO', '')):
+            return None
+        return self._mapper.match(environ=environ)
+
     @webob.dec.wsgify
     def __call__(self, req):
-        match = None
-        if not _CONTROL_CHARS.search(req.environ.get('PATH_INFO', '')):
-            match = self._mapper.match(environ=req.environ)
+        match = self.match(req.environ)
         if match is None:
             raise faults.http_error(
                 404, 'The resource could not be found.')
@@ -80,10 +85,8 @@ class APIRouter:
         try:
             resp = self._dispatch(req, match, version)
         except exception.ComputeAPIError as exc:
-            if exc.code == 401:
-                resp = faults.unauthorized(exc.message, self._auth_uri)
-            else:
-                resp = faults.fault_response(exc.code, exc.message)
+            # a 401 gets its WWW-Authenticate from auth_token, on the way out
+            resp = faults.fault_response(exc.code, exc.message)
         resp.headers.update(microversion.response_headers(version))
         return resp
 
@@ -103,9 +106,8 @@ class APIRouter:
 
 def build_router(conf):
     image_api = glance.ImageAPI(conf)
-    return APIRouter({'images': images.ImagesController(image_api)},
-                     auth_uri=conf.keystone_authtoken.www_authenticate_uri)
+    return APIRouter({'images': images.ImagesController(image_api)})
 
 
 def app_factory(global_conf, **local_conf):
-    return build_router(deploy.conf_from(global_conf))
+    return build_router(deploy.conf_from(global_conf, local_conf))

@@ -3,6 +3,7 @@
 from oslo_middleware import cors
 
 from compute_api.conf import glance
+from compute_api.conf import keystone_authtoken
 from compute_api.conf import wsgi
 
 # Headers clients send and read on this API, allowed and exposed by CORS.
@@ -21,7 +22,7 @@ CORS_ALLOW_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH']
 
 def list_opts():
     result = {}
-    for module in (glance, wsgi):
+    for module in (glance, keystone_authtoken, wsgi):
         for group, opts in module.list_opts().items():
             result.setdefault(group, []).extend(opts)
     return [(group.name, opts) for group, opts in result.items()]

@@ -3,11 +3,18 @@
 One keystoneauth1 session (and so one connection pool) is shared by every
 request a worker serves; each call uses the caller's own token and service
 catalog (keystonemiddleware's ``keystone.token_auth`` plugin) and forwards
-the global request id. Every Glance outcome is translated into a domain error
-here, so that nothing Glance answers, and no way it fails, reaches the client
-raw.
+the global request id. That plugin also sends this service's own token as
+``X-Service-Token``, unless ``[glance] send_service_token`` is false. As the
+session serves every user, it keeps no cookies: whatever a Glance (or a load
+balancer in front of it) sets for one user must never be sent with another
+user's request. Each delete has ``[glance] total_timeout`` in all, retries
+included (:mod:`compute_api.image.deadline`).
+
+Every Glance outcome is translated into a domain error here, so that
+nothing Glance answers, and no way it fails, reaches the client raw.
 """
 
+from http import cookiejar
 import logging
 import re
 from urllib import parse
@@ -15,18 +22,20 @@ from urllib import parse
 from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
+from keystoneauth1.identity import access as ks_access
 from keystoneauth1.loading import adapter as ks_adapter_loading
 import requests
 
 from compute_api import exception
+from compute_api.image import deadline
 
 LOG = logging.getLogger(__name__)
 
 # Glance only ever creates images whose ids have this form; anything else is
 # unknown to it (it answers 404), so such ids are answered without a call.
 _IMAGE_ID_RE = re.compile(
-    r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
-    r'[0-9a-fA-F]{12}$')
+    r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
+    r'[0-9a-fA-F]{12}')
 _DOUBLE_DELETE = 'deleted to deleted'
 
 
@@ -49,29 +58,56 @@ class ImageAPI:
     def __init__(self, conf):
         http = requests.Session()
         http.hooks['response'].append(_ignore_retry_after)
+        http.cookies.set_policy(cookiejar.DefaultCookiePolicy(
+            allowed_domains=[]))  # accept no cookie, send none
+        transport = deadline.DeadlineAdapter(
+            tls_ciphers=conf.glance.tls_ciphers,
+            tls_min_version=conf.glance.tls_min_version)
+        for prefix in ('https://', 'http://'):
+            http.mount(prefix, transport)
         self._session = ks_loading.load_session_from_conf_options(
             conf, 'glance', app_name='compute-api', session=http)
         self._adapter_kwargs = {}
         ks_adapter_loading.process_conf_options(
             conf.glance, self._adapter_kwargs)
+        self._total_timeout = conf.glance.total_timeout
+        self._send_service_token = conf.glance.send_service_token
+
+    def _auth(self, context):
+        """The caller's credentials, with or without the service token."""
+        plugin = context.user_auth_plugin
+        if self._send_service_token or plugin is None:
+            return plugin
+        # Only the caller's token and catalog: keystonemiddleware's plugin
+        # would add this service's token to every request.
+        return ks_access.AccessInfoPlugin(plugin.get_access(self._session))
 
     def _adapter(self, context):
         return ks_adapter.Adapter(
-            self._session, auth=context.user_auth_plugin,
+            self._session, auth=self._auth(context),
             global_request_id=context.global_id, logger=LOG,
             **self._adapter_kwargs)
 
     def delete(self, context, image_id):
         """Delete ``image_id``; raise a domain error unless Glance did."""
-        if not _IMAGE_ID_RE.match(image_id):
+        if not _IMAGE_ID_RE.fullmatch(image_id):
             raise exception.ImageNotFound(image_id=exception.shown(image_id))
         try:
-            resp = self._adapter(context).delete(
-                image_path(image_id), raise_exc=False, redirect=False,
-                headers={'Accept': 'application/json'})
+            with deadline.limit(self._total_timeout):
+                # A 401 is final: sending the same token again (keystoneauth
+                # would, once) cannot change Glance's answer.
+                resp = self._adapter(context).delete(
+                    image_path(image_id), raise_exc=False, redirect=False,
+                    allow_reauth=False,
+                    headers={'Accept': 'application/json'})
         except ks_exc.ClientException as exc:
             LOG.warning('Image service unreachable deleting image %s: %s',
                         image_id, exc.__class__.__name__)
+            raise exception.ImageServiceUnavailable()
+        except deadline.DeadlineExceeded:
+            LOG.warning('Image service did not answer within '
+                        '[glance] total_timeout (%s s) deleting image %s',
+                        self._total_timeout, image_id)
             raise exception.ImageServiceUnavailable()
         _check_response(resp, image_id)
 

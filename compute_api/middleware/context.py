@@ -2,7 +2,8 @@
 
 Identity comes only from ``auth_token``: it removes any identity headers a
 client sends and sets its own for a valid token. A request that reaches this
-point without a confirmed user is refused.
+point without a confirmed user is refused (401; ``auth_token``, which the
+answer passes on its way out, adds ``WWW-Authenticate`` to it).
 """
 
 import webob.dec
@@ -16,18 +17,16 @@ TOKEN_AUTH_KEY = 'keystone.token_auth'  # noqa: S105 (an environ key)
 
 class ContextMiddleware:
 
-    def __init__(self, application, enforcer, auth_uri=None):
+    def __init__(self, application, enforcer):
         self.application = application
         self.enforcer = enforcer
-        self.auth_uri = auth_uri
 
     @webob.dec.wsgify
     def __call__(self, req):
         environ = req.environ
         if (environ.get('HTTP_X_IDENTITY_STATUS') != 'Confirmed'
                 or not environ.get('HTTP_X_USER_ID')):
-            return faults.unauthorized('Authentication required.',
-                                       self.auth_uri)
+            return faults.fault_response(401, 'Authentication required.')
         environ[router.CONTEXT_KEY] = context.RequestContext.from_environ(
             environ, user_auth_plugin=environ.get(TOKEN_AUTH_KEY),
             enforcer=self.enforcer)

@@ -1,8 +1,9 @@
 """Paste Deploy factories for the API pipeline.
 
-Each factory hands the middleware the service's own ``ConfigOpts`` (found
-through the ``compute_api_conf`` key Paste passes in ``global_conf``), so
-that no piece of the pipeline reads a global configuration object.
+Each factory hands the middleware the service's own ``ConfigOpts`` (the one
+``compute_api.deploy.loadapp`` was given or, with any other Paste loader,
+that of the section's ``config_dir``: see ``deploy.conf_from``), so that no
+piece of the pipeline reads a global configuration object.
 """
 
 from keystonemiddleware import auth_token
@@ -22,7 +23,7 @@ from compute_api.middleware import request_log as request_log_mw
 
 def _oslo(middleware_class):
     def factory(global_conf, **local_conf):
-        conf = deploy.conf_from(global_conf)
+        conf = deploy.conf_from(global_conf, local_conf)
         return lambda app: middleware_class(app, conf)
     return factory
 
@@ -32,7 +33,7 @@ def _unless(option_is_set, middleware_class):
     oslo.middleware's CORS and proxy-header layers do nothing then but cost
     time on every request."""
     def factory(global_conf, **local_conf):
-        conf = deploy.conf_from(global_conf)
+        conf = deploy.conf_from(global_conf, local_conf)
         middleware_class(None, conf)  # registers the layer's options
         if not option_is_set(conf):
             return lambda app: app
@@ -64,7 +65,8 @@ class _PathApp:
 
 def healthcheck(global_conf, path='/healthcheck', **local_conf):
     """oslo.middleware's healthcheck, answering only at ``path``."""
-    check = healthcheck_mw.Healthcheck(None, deploy.conf_from(global_conf))
+    conf = deploy.conf_from(global_conf, local_conf)
+    check = healthcheck_mw.Healthcheck(None, conf)
     return lambda app: _PathApp(app, path, check)
 
 
@@ -81,13 +83,17 @@ def versions(global_conf, **local_conf):
 
 
 def authtoken(global_conf, **local_conf):
-    """keystonemiddleware's auth_token, reading the service's config."""
-    conf = dict(local_conf, oslo_config_config=deploy.conf_from(global_conf))
+    """keystonemiddleware's auth_token, reading the service's config; a
+    configuration that could not validate any token refuses to load."""
+    oslo_conf = deploy.conf_from(global_conf, local_conf)
+    deploy.check_auth_token_conf(oslo_conf)
+    conf = {key: value for key, value in local_conf.items()
+            if key != deploy.CONFIG_DIR_OPTION}
+    conf['oslo_config_config'] = oslo_conf
     return lambda app: auth_token.AuthProtocol(app, conf)
 
 
 def context(global_conf, **local_conf):
-    conf = deploy.conf_from(global_conf)
+    conf = deploy.conf_from(global_conf, local_conf)
     enforcer = policy.init_enforcer(conf)
-    auth_uri = conf.keystone_authtoken.www_authenticate_uri
-    return lambda app: context_mw.ContextMiddleware(app, enforcer, auth_uri)
+    return lambda app: context_mw.ContextMiddleware(app, enforcer)

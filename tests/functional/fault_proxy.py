@@ -12,10 +12,18 @@ says:
                then go back to ``pass``;
 ``status:N``   answer every HTTP request with status N and an HTML body,
                without contacting the neighbour (the neighbour is failing);
-``garbage``    answer with bytes that are not HTTP at all.
+``garbage``    answer with bytes that are not HTTP at all;
+``record``     relay one HTTP exchange to the neighbour, unchanged;
+``cookie``     the same, adding a ``Set-Cookie`` header to the answer (as a
+               load balancer with sticky sessions does);
+``drip:S``     answer with a status line and then one header line every S
+               seconds, never finishing the answer (a peer, or a middlebox,
+               that keeps the connection alive without answering).
 
 Each connection handles one HTTP exchange in the HTTP modes. ``connections``
-counts the connections accepted, so tests can see retries.
+counts the connections accepted, so tests can see retries; ``requests``
+holds the headers of each HTTP request read, as a dict with lower-case
+names.
 """
 
 import socket
@@ -23,6 +31,7 @@ import threading
 import time
 
 _HTML = b'<html><body><h1>Server Error</h1><p>broken</p></body></html>'
+COOKIE = b'lb-session=sticky-secret-of-the-last-user; Path=/'
 
 
 def _read_http_request(sock):
@@ -45,6 +54,21 @@ def _read_http_request(sock):
             break
         body += chunk
     return head + b'\r\n\r\n' + body
+
+
+def _headers(request):
+    head = request.partition(b'\r\n\r\n')[0].decode('latin-1')
+    fields = (line.partition(':') for line in head.split('\r\n')[1:])
+    return {name.strip().lower(): value.strip()
+            for name, _, value in fields}
+
+
+def _one_exchange(head, extra):
+    """The request ``head`` made to close its connection after the answer,
+    with ``extra`` header lines added."""
+    lines = [line for line in head.split(b'\r\n')
+             if not line.lower().startswith(b'connection:')]
+    return b'\r\n'.join(lines[:1] + extra + lines[1:])
 
 
 def _relay(src, dst):
@@ -70,6 +94,7 @@ class FaultProxy:
         self.upstream = ('127.0.0.1', upstream_port)
         self.mode = mode
         self.connections = 0
+        self.requests = []
         self._sockets = []
         self._listener = socket.create_server(('127.0.0.1', 0))
         self.port = self._listener.getsockname()[1]
@@ -121,11 +146,11 @@ class FaultProxy:
                 while not self._stopped.wait(0.2):
                     pass
             elif mode == 'garbage':
-                _read_http_request(client)
+                self._read_request(client)
                 client.sendall(b'\x00\xffnot http at all\r\n\r\n')
                 client.close()
             elif mode.startswith('status:'):
-                _read_http_request(client)
+                self._read_request(client)
                 status = int(mode.split(':', 1)[1])
                 client.sendall(
                     b'HTTP/1.1 %d Injected\r\nContent-Type: text/html\r\n'
@@ -134,10 +159,42 @@ class FaultProxy:
                 client.close()
             elif mode == 'lose':
                 self._lose(client)
+            elif mode in ('record', 'cookie'):
+                self._exchange(client, [b'Set-Cookie: ' + COOKIE]
+                               if mode == 'cookie' else [])
+            elif mode.startswith('drip:'):
+                self._drip(client, float(mode.split(':', 1)[1]))
             else:
                 self._pass(client)
         except OSError:
             client.close()
+
+    def _read_request(self, client):
+        request = _read_http_request(client)
+        self.requests.append(_headers(request))
+        return request
+
+    def _exchange(self, client, extra_answer_headers):
+        request = self._read_request(client)
+        head, _, body = request.partition(b'\r\n\r\n')
+        upstream = self._upstream()
+        upstream.sendall(_one_exchange(head, [b'Connection: close']) +
+                         b'\r\n\r\n' + body)
+        answer = b''
+        while chunk := upstream.recv(65536):
+            answer += chunk
+        upstream.close()
+        head, _, body = answer.partition(b'\r\n\r\n')
+        client.sendall(_one_exchange(
+            head, extra_answer_headers + [b'Connection: close']) +
+            b'\r\n\r\n' + body)
+        client.close()
+
+    def _drip(self, client, interval):
+        self._read_request(client)
+        client.sendall(b'HTTP/1.1 204 No Content\r\n')
+        while not self._stopped.wait(interval):
+            client.sendall(b'X-Drip: 1\r\n')   # fails once the client left
 
     def _upstream(self):
         sock = socket.create_connection(self.upstream, timeout=30)

@@ -28,12 +28,16 @@ class _ProxiedTestCase(base.FunctionalTestCase):
         return proxy
 
 
-class TestGlanceFaults(_ProxiedTestCase):
+class _GlanceProxiedTestCase(_ProxiedTestCase):
+    """A compute-api instance reaching Glance through a FaultProxy, with
+    ``glance_conf`` as its [glance] options."""
+
+    glance_conf = GLANCE_CONF
 
     def setUp(self):
         super().setUp()
         self.proxy = self.proxy_for(self.state['glance_url'])
-        conf = dict(GLANCE_CONF, endpoint_override=self.proxy.url())
+        conf = dict(self.glance_conf, endpoint_override=self.proxy.url())
         self.instance = self.stack.start_compute_api(
             conf_overrides={'glance': conf})
 
@@ -59,18 +63,65 @@ class TestGlanceFaults(_ProxiedTestCase):
         self.assertImageKept(image_id)
         self.assertRecovers()
 
+    def recorded_delete(self, mode, user='demo-member'):
+        """Delete an image of ``user`` through the proxy in ``mode`` (which
+        relays to Glance); return the headers Glance was sent."""
+        image_id = self.stack.create_image(user)
+        self.proxy.set_mode(mode)
+        self.proxy.requests.clear()
+        resp = self.delete(image_id, user=user, url=self.instance['url'])
+        self.assertDeleted(resp, image_id)
+        (headers,) = self.proxy.requests
+        return headers
+
+
+class TestGlanceFaults(_GlanceProxiedTestCase):
+
     def test_glance_down(self):
         self.assertUnavailable('refuse', 2)     # 1 + connect_retries
 
     def test_glance_stalled(self):
+        # A read timeout is retried as a connection failure would be: one
+        # attempt plus connect_retries, each waiting for the timeout.
         image_id = self.stack.create_image()
         self.proxy.set_mode('stall')
+        self.proxy.connections = 0
         resp, elapsed = self.timed_delete(image_id)
         self.assertFault(resp, 503, 'serviceUnavailable')
-        self.assertGreaterEqual(elapsed, 2)     # waited for the timeout
+        self.assertEqual(2, self.proxy.connections)
+        self.assertGreaterEqual(elapsed, 2 * 2)  # waited for each timeout
         self.assertLess(elapsed, GLANCE_BOUND)
         self.assertImageKept(image_id)
         self.assertRecovers()
+
+    def test_glance_401_is_not_retried(self):
+        image_id = self.stack.create_image()
+        self.proxy.set_mode('status:401')
+        self.proxy.connections = 0
+        resp, _ = self.timed_delete(image_id)
+        self.assertFault(resp, 401, 'unauthorized')
+        self.assertEqual(1, self.proxy.connections)
+        self.assertImageKept(image_id)
+        self.assertRecovers()
+
+    def test_service_token_sent_by_default(self):
+        headers = self.recorded_delete('record')
+        service_token = headers['x-service-token']
+        self.assertNotEqual(headers['x-auth-token'], service_token)
+        # It is the service user's, and that user has only "service".
+        keystone = self.state['keystone_url']
+        token = self.stack.session('admin').get(
+            f'{keystone}/auth/tokens',
+            headers={'X-Subject-Token': service_token}).json()['token']
+        self.assertEqual('compute', token['user']['name'])
+        self.assertEqual(['service'], [r['name'] for r in token['roles']])
+
+    def test_cookies_set_for_one_user_are_not_sent_for_another(self):
+        # Whatever fronts Glance sets a cookie on every answer; the service
+        # keeps none, so no user's request carries another's cookie.
+        self.recorded_delete('cookie', user='demo-member')
+        headers = self.recorded_delete('cookie', user='alt-member')
+        self.assertNotIn('cookie', headers)
 
     def test_glance_500(self):
         self.assertUnavailable('status:500', 1)  # not retried
@@ -92,6 +143,45 @@ class TestGlanceFaults(_ProxiedTestCase):
         self.assertEqual(404, resp.status_code, resp.text)
         self.assertIsNone(self.stack.glance_image(image_id, 'admin'))
         self.assertRecovers()
+
+
+class TestGlanceWithoutServiceToken(_GlanceProxiedTestCase):
+
+    glance_conf = dict(GLANCE_CONF, send_service_token=False)
+
+    def test_only_the_callers_token_is_sent(self):
+        headers = self.recorded_delete('record')
+        self.assertIn('x-auth-token', headers)
+        self.assertNotIn('x-service-token', headers)
+
+
+class TestGlanceTotalTimeout(_GlanceProxiedTestCase):
+    """``total_timeout`` bounds a delete, whatever Glance does."""
+
+    glance_conf = dict(GLANCE_CONF, connect_retries=3, total_timeout=5)
+    # the deadline, a retry delay that may have begun, and slack
+    BOUND = 5 + 0.2 + 1
+
+    def assertCutAtDeadline(self, mode, attempts):
+        image_id = self.stack.create_image()
+        self.proxy.set_mode(mode)
+        self.proxy.connections = 0
+        resp, elapsed = self.timed_delete(image_id)
+        self.assertFault(resp, 503, 'serviceUnavailable')  # with request ids
+        self.assertGreaterEqual(elapsed, 5 - 0.1)
+        self.assertLess(elapsed, self.BOUND)
+        self.assertEqual(attempts, self.proxy.connections)
+        self.assertImageKept(image_id)
+        self.assertRecovers()
+
+    def test_slow_drip_is_cut(self):
+        # One header line a second: no read ever waits for the 2 s timeout.
+        self.assertCutAtDeadline('drip:1', 1)
+
+    def test_retries_of_a_stalled_glance_are_cut(self):
+        # 1 + 3 connect retries of 2 s each would take 8.6 s: the third
+        # attempt is cut short and there is no fourth.
+        self.assertCutAtDeadline('stall', 3)
 
 
 class TestKeystoneFaults(_ProxiedTestCase):

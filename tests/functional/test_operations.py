@@ -7,8 +7,10 @@ disturbing the other tests.
 
 import configparser
 import os
-import sys
+import socket
 import time
+from urllib import parse
+import uuid
 
 from tests import stack
 from tests.functional import base
@@ -80,6 +82,84 @@ class TestPolicyFile(base.FunctionalTestCase):
                                          url=url), 403, 'forbidden', RULE)
         self.assertDeleted(self.delete(second, url=url), second)
 
+    def held_delete(self, instance, image_id):
+        """Start a DELETE whose headers are not finished: the worker that
+        took it waits for the rest, so another worker must serve whatever
+        is sent meanwhile. Returns a function that finishes the request and
+        returns its status and body."""
+        url = parse.urlsplit(instance['url'])
+        conn = socket.create_connection((url.hostname, url.port), timeout=30)
+        self.addCleanup(conn.close)
+        conn.sendall(f'DELETE /v2.1/images/{image_id} HTTP/1.1\r\n'
+                     f'Host: {url.netloc}\r\n'.encode())
+        token = self.stack.token('demo-member')
+
+        def finish():
+            conn.sendall(f'X-Auth-Token: {token}\r\nContent-Length: 0\r\n'
+                         'Connection: close\r\n\r\n'.encode())
+            data = b''
+            while chunk := conn.recv(65536):
+                data += chunk
+            head, _, body = data.partition(b'\r\n\r\n')
+            return int(head.split()[1]), body
+        return finish
+
+    def policy_errors(self, instance):
+        log = os.path.join(self.state['workdir'], 'logs',
+                           os.path.basename(instance['config_dir']) +
+                           '-app.log')
+        with open(log) as f:
+            return [line for line in f
+                    if ' ERROR compute_api.policy ' in line]
+
+    def test_malformed_edit_is_503_in_every_worker_until_fixed(self):
+        instance = self.stack.start_compute_api(workers=2)
+        url = instance['url']
+        image_id = self.stack.create_image()
+        finish = self.held_delete(instance, image_id)
+        # answered by the other worker: both have loaded the application
+        # (a worker that starts while the file is broken refuses to load,
+        # and gunicorn then stops)
+        self.assertEqual(200, self.call('/', method='GET', user=None,
+                                        url=url).status_code)
+        # a deny edit with its closing quote missing: it must not leave the
+        # previous rules (which allow the member) in force
+        self.write_policy(instance, f'"{RULE}": "role:admin\n', 2)
+        for _ in range(3):
+            resp = self.delete(image_id, url=url)
+            self.assertFault(resp, 503, 'serviceUnavailable',
+                             'policy of this service could not be loaded')
+            self.assertNotIn('policy.yaml', resp.text)
+        status, body = finish()
+        self.assertEqual(503, status, body)
+        self.assertIn(b'serviceUnavailable', body)
+        self.assertImageKept(image_id)
+        # logged once by each worker, naming the file and the position
+        errors = self.policy_errors(instance)
+        self.assertEqual(2, len(errors), errors)
+        self.assertEqual(2, len({line.split()[2] for line in errors}))
+        path = os.path.join(instance['config_dir'], 'policy.yaml')
+        for line in errors:
+            self.assertIn(f'Policy file {path} is not valid YAML: line 2, '
+                          'column 1', line)
+
+        self.write_policy(instance, '{}\n', 4)
+        other = self.stack.create_image()
+        finish = self.held_delete(instance, other)
+        self.assertDeleted(self.delete(image_id, url=url), image_id)
+        status, body = finish()
+        self.assertEqual(204, status, body)
+        self.assertIsNone(self.stack.glance_image(other))
+
+    def test_broken_policy_file_at_start_refuses_to_load(self):
+        name = f'compute-broken-policy-{uuid.uuid4().hex[:12]}'
+        exc = self.assertRaises(
+            stack.StackError, self.stack.start_compute_api, name=name,
+            policy_yaml=f'"{RULE}": [role:admin\n')
+        path = os.path.join(self.state['workdir'], name, 'policy.yaml')
+        self.assertIn(f'PolicyFileError: Policy file {path} is not valid '
+                      'YAML: line 2, column 1', str(exc))
+
 
 class TestKeystoneUnreachable(base.FunctionalTestCase):
 
@@ -143,7 +223,8 @@ class TestDeploymentExamples(base.FunctionalTestCase):
                     'control_socket_disable = True\n')
         pid = stack.start_gunicorn(
             name, conf, workdir,
-            {'OS_COMPUTE_API_CONFIG_DIR': self.state['compute_config_dir']})
+            {'OS_COMPUTE_API_CONFIG_DIR': self.state['compute_config_dir']},
+            service=True)
         self.addCleanup(stack.stop_process, pid)
         url = f'http://127.0.0.1:{port}'
         stack.wait_http(name, url + '/', pid, log, 30)
@@ -167,10 +248,11 @@ class TestDeploymentExamples(base.FunctionalTestCase):
         name = f'uwsgi-example-{self.getUniqueInteger()}'
         log = os.path.join(workdir, 'logs', f'{name}.log')
         # uwsgi from PyPI has Python built in: no plugin line, and the
-        # virtual environment is the one running these tests.
+        # virtual environment is the service's runtime one.
         settings.pop('plugins')
         settings.update({
-            'virtualenv': sys.prefix, 'http-socket': f'127.0.0.1:{port}',
+            'virtualenv': str(stack.SERVICE_VENV),
+            'http-socket': f'127.0.0.1:{port}',
             'processes': '2', 'logto': log,
             'env': 'OS_COMPUTE_API_CONFIG_DIR=' +
                    self.state['compute_config_dir']})
@@ -178,8 +260,9 @@ class TestDeploymentExamples(base.FunctionalTestCase):
         with open(ini, 'w') as f:
             f.write('[uwsgi]\n' + ''.join(f'{k} = {v}\n'
                                           for k, v in settings.items()))
-        uwsgi = os.path.join(os.path.dirname(sys.executable), 'uwsgi')
-        pid = stack.spawn([uwsgi, '--ini', ini], log, dict(os.environ))
+        uwsgi = stack.service_program('uwsgi')
+        pid = stack.spawn([uwsgi, '--ini', ini], log, dict(os.environ),
+                          cwd=workdir)
         self.addCleanup(stack.stop_process, pid)
         url = f'http://127.0.0.1:{port}'
         stack.wait_http(name, url + '/', pid, log, 30)
@@ -189,3 +272,49 @@ class TestDeploymentExamples(base.FunctionalTestCase):
         self.assertFault(self.delete(other, user='demo-reader', url=url),
                          403, 'forbidden')
         self.assertImageKept(other)
+
+
+class TestRefusesToStart(base.FunctionalTestCase):
+    """A compute-api that could not serve does not start: gunicorn (the
+    shipped example, from the service's runtime environment) exits, the
+    log names what is missing, and nothing ever answers /healthcheck."""
+
+    def start_with(self, config_dir):
+        workdir = self.state['workdir']
+        name = f'refused-{self.getUniqueInteger()}'
+        port = stack.free_ports(1)[0]
+        conf = os.path.join(workdir, f'{name}.conf.py')
+        stack.write_compute_gunicorn_conf(conf, port=port, workers=2,
+                                          log_name=name, workdir=workdir)
+        pid = stack.start_gunicorn(name, conf, workdir,
+                                   {stack.COMPUTE_CONFIG_ENV: config_dir},
+                                   service=True)
+        self.addCleanup(stack.stop_process, pid)
+        log = os.path.join(workdir, 'logs', f'{name}.log')
+        deadline = time.monotonic() + 30
+        health = []
+        while stack.pid_alive(pid) and time.monotonic() < deadline:
+            status = stack.answer_status(
+                f'http://127.0.0.1:{port}/healthcheck')
+            if status is not None:
+                health.append(status)
+            time.sleep(0.2)
+        self.assertFalse(stack.pid_alive(pid), 'gunicorn kept running')
+        self.assertEqual([], [s for s in health if s == 200])
+        with open(log) as f:
+            return f.read()
+
+    def test_missing_config_directory(self):
+        log = self.start_with('/nonexistent')
+        self.assertIn('/nonexistent/compute_api.conf does not exist', log)
+
+    def test_missing_service_credentials(self):
+        config_dir = os.path.join(self.state['workdir'],
+                                  f'nocreds-{self.getUniqueInteger()}')
+        sections = stack.read_ini(os.path.join(
+            self.state['compute_config_dir'], 'compute_api.conf'))
+        for option in ('auth_type', 'password', 'username'):
+            del sections['keystone_authtoken'][option]
+        stack.write_compute_config(config_dir, sections)
+        log = self.start_with(config_dir)
+        self.assertIn('[keystone_authtoken] has no auth_type', log)

@@ -1,17 +1,25 @@
 """Test doubles at the service's boundaries.
 
 ``FakeGlance`` is a real HTTP server on 127.0.0.1 that records what it is
-sent and answers what the test tells it to; ``fake_auth_factory`` stands in
-for keystonemiddleware's auth_token in the unit-test pipeline, setting the
-identity headers that auth_token would set for a valid token.
+sent and answers what the test tells it to; ``DripServer`` answers so slowly
+that it never finishes; ``fake_auth_factory`` stands in for
+keystonemiddleware's auth_token in the unit-test pipeline, setting the
+identity headers that auth_token would set for a valid token, and the same
+``keystone.token_auth`` plugin (the caller's token, with the service's own
+token as ``X-Service-Token``).
 """
 
 import collections
 import http.server
+import socket
 import threading
 import time
 
+from keystoneauth1 import access
+from keystoneauth1 import fixture
+from keystoneauth1 import session as ks_session
 from keystoneauth1 import token_endpoint
+from keystonemiddleware.auth_token import _user_plugin
 import webob
 import webob.dec
 
@@ -20,7 +28,11 @@ KEYSTONE = 'http://127.0.0.1:5000/v3'
 KEYSTONE_401 = {'error': {'code': 401, 'title': 'Unauthorized',
                           'message': 'The request you have made requires '
                                      'authentication.'}}
+SERVICE_TOKEN = 'compute-service-token'
 Recorded = collections.namedtuple('Recorded', 'method path headers')
+# What auth_token gives its plugin to get the service's own token.
+_SERVICE_SESSION = ks_session.Session()
+_SERVICE_AUTH = token_endpoint.Token(None, SERVICE_TOKEN)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -86,6 +98,49 @@ class FakeGlance:
         self._server.server_close()
 
 
+class DripServer:
+    """Answers each request with a status line and then one header line
+    every ``interval`` seconds, never ending the headers: every read gets
+    data well within a socket timeout, so only a limit on the whole call
+    can end it. It gives up after ``give_up`` seconds (so that a test of a
+    client without such a limit fails instead of hanging)."""
+
+    def __init__(self, interval=0.2, give_up=4):
+        self.interval = interval
+        self.give_up = give_up
+        self.connections = 0
+        self._listener = socket.create_server(('127.0.0.1', 0))
+        self.url = f'http://127.0.0.1:{self._listener.getsockname()[1]}'
+        self._stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._drip, args=(client,),
+                             daemon=True).start()
+
+    def _drip(self, client):
+        with client:
+            try:
+                client.recv(65536)
+                client.sendall(b'HTTP/1.1 204 No Content\r\n')
+                end = time.monotonic() + self.give_up
+                while (time.monotonic() < end
+                       and not self._stopped.wait(self.interval)):
+                    client.sendall(b'X-Drip: 1\r\n')
+            except OSError:
+                pass  # the client hung up
+
+    def stop(self):
+        self._stopped.set()
+        self._listener.close()
+
+
 class FakeAuth:
     """Sets auth_token's headers from ``environ['test.identity']``."""
 
@@ -109,9 +164,27 @@ class FakeAuth:
         req.headers['X-User-Id'] = identity['user_id']
         req.headers['X-Project-Id'] = identity['project_id']
         req.headers['X-Roles'] = ','.join(identity['roles'])
-        req.environ['keystone.token_auth'] = token_endpoint.Token(
-            None, identity.get('token', 'user-token'))
-        return req.get_response(self.application)
+        req.environ['keystone.token_auth'] = user_auth_plugin(identity)
+        resp = req.get_response(self.application)
+        if resp.status_int == 401:
+            # as auth_token does to every 401 of the layers it protects
+            resp.headers.add('WWW-Authenticate', f'Keystone uri="{KEYSTONE}"')
+        return resp
+
+
+def user_auth_plugin(identity):
+    """The plugin auth_token sets for a valid token; its catalog lists
+    ``identity['image_url']`` as the Image service, if given."""
+    token = fixture.V3Token(user_id=identity['user_id'],
+                            project_id=identity['project_id'])
+    if identity.get('image_url'):
+        token.add_service('image').add_standard_endpoints(
+            public=identity['image_url'], internal=identity['image_url'])
+    user = access.create(body=token,
+                         auth_token=identity.get('token', 'user-token'))
+    # with the session and service plugin auth_token gives it
+    return _user_plugin.UserAuthPlugin(user, None, session=_SERVICE_SESSION,
+                                       auth=_SERVICE_AUTH)
 
 
 def fake_auth_factory(global_conf, **local_conf):

@@ -38,6 +38,25 @@ AUTH_TOKEN_SAMPLES = {'images/image-delete-401-resp.json'}
 # pipeline replaces with a double): only their shape is checked here.
 FROM_AUTH_TOKEN = AUTH_TOKEN_SAMPLES | {
     'images/image-delete-503-identity-resp.json'}
+# The sample of each error case images.inc documents, by (status, reason).
+CASE_SAMPLES = {
+    (400, 'version'): 'image-delete-400-version-resp.json',
+    (400, 'project'): 'image-delete-400-project-resp.json',
+    (401, None): 'image-delete-401-resp.json',
+    (401, 'image_auth'): 'image-delete-401-image-resp.json',
+    (403, 'policy'): 'image-delete-403-policy-resp.json',
+    (403, 'image'): 'image-delete-403-image-resp.json',
+    (404, 'route'): 'image-delete-404-route-resp.json',
+    (404, 'removed'): 'image-delete-404-removed-resp.json',
+    (404, 'image'): 'image-delete-404-image-resp.json',
+    (405, None): 'image-delete-405-resp.json',
+    (406, None): 'image-delete-406-resp.json',
+    (409, None): 'image-delete-409-resp.json',
+    (413, None): 'image-delete-413-resp.json',
+    (503, 'image'): 'image-delete-503-image-resp.json',
+    (503, 'identity'): 'image-delete-503-identity-resp.json',
+    (503, 'policy'): 'image-delete-503-policy-resp.json',
+}
 VERSION_SAMPLES = {
     'versions/versions-get-resp.json': '/',
     'versions/v21-version-get-resp.json': '/v2.1/',
@@ -139,6 +158,14 @@ class TestImagesReference(test_base.BaseTestCase):
                 self.assertIn(reason or 'default', status_defs[code],
                               f'{code}: {reason}')
 
+    def test_every_documented_error_has_its_sample(self):
+        documented = {(code, reason) for statuses in self.documented.values()
+                      for kind, code, reason in statuses if kind == 'error'}
+        self.assertEqual(set(CASE_SAMPLES), documented)
+        included = set(re.findall(r'^\.\. literalinclude::\s+samples/images/'
+                                  r'(\S+)', read(IMAGES_INC), re.MULTILINE))
+        self.assertEqual(set(CASE_SAMPLES.values()), included)
+
     def test_included_samples_exist(self):
         for name in ('images.inc', 'versions.inc'):
             for target in re.findall(r'^\.\. literalinclude::\s+(\S+)',
@@ -178,7 +205,7 @@ class TestSamples(test_base.BaseTestCase):
             self.assertNotIn('<', fault['message'], name)
             checked.add(status)
         # A Compute fault sample for every error the service renders itself.
-        self.assertEqual(ROUTED_STATUSES - {204, 401}, checked)
+        self.assertEqual(ROUTED_STATUSES - {204}, checked)
 
     def test_auth_token_sample_has_keystonemiddleware_shape(self):
         for name in AUTH_TOKEN_SAMPLES:
@@ -209,6 +236,7 @@ FAULT_SCENARIOS = {
     'image-delete-400-version-resp.json': (_version('2.x'), None),
     'image-delete-400-project-resp.json': (
         {'project': base.OTHER_PROJECT}, None),
+    'image-delete-401-image-resp.json': ({}, (401, b'{}', 0)),
     'image-delete-403-policy-resp.json': (
         {'identity': {'user_id': 'u-reader', 'project_id': base.PROJECT,
                       'roles': ['reader']}}, None),
@@ -221,6 +249,9 @@ FAULT_SCENARIOS = {
     'image-delete-409-resp.json': ({}, (409, b'{}', 0)),
     'image-delete-413-resp.json': ({'body': b'x' * 114689}, None),
     'image-delete-503-image-resp.json': ({}, (503, b'{}', 0)),
+    # a policy file that is not valid YAML
+    'image-delete-503-policy-resp.json': (
+        {'policy': '"os_compute_api:images:delete": "role:admin\n'}, None),
 }
 
 
@@ -239,6 +270,8 @@ class TestFaultSamplesAreWhatTheServiceAnswers(base.APITestCase):
             self.glance.default = glance or (204, b'', 0)
             project = kwargs.pop('project', None)
             path = kwargs.pop('path', None)
+            policy_text = kwargs.pop('policy', '{}\n')
+            self.write('policy.yaml', policy_text)
             if path is None:
                 prefix = '/v2.1' if project is None else f'/v2.1/{project}'
                 path = f'{prefix}/images/{SAMPLE_IMAGE}'
@@ -246,5 +279,7 @@ class TestFaultSamplesAreWhatTheServiceAnswers(base.APITestCase):
             expected = json.loads(read(os.path.join(SAMPLES, 'images',
                                                     name)))
             self.assertEqual(expected, resp.json, name)
+            if resp.status_int == 401:
+                self.assertIn('WWW-Authenticate', resp.headers, name)
             if glance is None:
                 self.assertEqual([], self.glance.requests, name)

@@ -1,9 +1,16 @@
 """The Glance adapter: every Glance outcome maps to the contract's answer."""
 
 import socket
+import threading
 import time
 import uuid
 
+import requests
+import webob
+
+from compute_api import deploy
+from compute_api import exception
+from compute_api.image import deadline
 from compute_api.image import glance
 from tests.unit import base
 from tests.unit import fakes
@@ -151,6 +158,18 @@ class TestNoImageEndpoint(base.APITestCase):
         self.assertFault(resp, 503, 'serviceUnavailable')
 
 
+class TestImageIdCheck(base.APITestCase):
+
+    def test_only_whole_uuids_are_sent_to_glance(self):
+        image_api = glance.ImageAPI(self.conf)
+        image_id = str(uuid.uuid4())
+        for bad in (image_id + '\n', image_id + '\r\n', '\n' + image_id,
+                    image_id + '\x00', image_id + ' '):
+            self.assertRaises(exception.ImageNotFound, image_api.delete,
+                              None, bad)
+        self.assertGlanceNotCalled()
+
+
 class TestImagePath(base.base.BaseTestCase):
 
     def test_id_is_one_encoded_segment(self):
@@ -161,3 +180,212 @@ class TestImagePath(base.base.BaseTestCase):
                 ('..', '/v2/images/..'),
                 ('a b%', '/v2/images/a%20b%25')):
             self.assertEqual(expected, glance.image_path(image_id))
+
+
+class TestCredentialsSent(base.APITestCase):
+    """The caller's token always; the service's own token by default."""
+
+    def sent_headers(self, **identity):
+        resp = self.delete_image(identity=dict(base.MEMBER, **identity))
+        self.assertEqual(204, resp.status_int, resp.body)
+        return self.glance.requests[-1].headers
+
+    def test_service_token_sent_by_default(self):
+        self.assertTrue(self.conf.glance.send_service_token)
+        headers = self.sent_headers(token='tk1')
+        self.assertEqual('tk1', headers['X-Auth-Token'])
+        self.assertEqual(fakes.SERVICE_TOKEN, headers['X-Service-Token'])
+
+    def test_glance_401_is_not_sent_again(self):
+        # Sending the same tokens again cannot change Glance's answer.
+        self.glance.default = (401, b'', 0)
+        resp = self.delete_image()
+        self.assertFault(resp, 401, 'unauthorized')
+        self.assertEqual(1, len(self.glance.requests))
+
+
+class TestWithoutServiceToken(base.APITestCase):
+
+    conf_text = '[glance]\nsend_service_token = false\n'
+
+    def test_only_the_callers_token_is_sent(self):
+        resp = self.delete_image(identity=dict(base.MEMBER, token='tk1'))
+        self.assertEqual(204, resp.status_int, resp.body)
+        (sent,) = self.glance.requests
+        self.assertEqual('tk1', sent.headers['X-Auth-Token'])
+        self.assertNotIn('X-Service-Token', sent.headers)
+
+    def test_glance_401_is_not_sent_again(self):
+        self.glance.default = (401, b'', 0)
+        self.assertFault(self.delete_image(), 401, 'unauthorized')
+        self.assertEqual(1, len(self.glance.requests))
+
+
+class TestCatalog(base.APITestCase):
+    """Without endpoint_override, Glance comes from the caller's catalog,
+    whether or not the service token is sent."""
+
+    def base_conf(self):
+        return '[oslo_policy]\npolicy_file = policy.yaml\n'
+
+    def test_endpoint_from_catalog(self):
+        for send in ('true', 'false'):
+            self.write(deploy.CONFIG_FILE, self.base_conf() +
+                       f'[glance]\nsend_service_token = {send}\n')
+            app = deploy.loadapp(deploy.load_conf(directory=self.config_dir))
+            self.glance.requests.clear()
+            identity = dict(base.MEMBER, token='tk1',
+                            image_url=self.glance.url)
+            req = webob.Request.blank(
+                f'/v2.1/images/{uuid.uuid4()}', method='DELETE',
+                environ={fakes.IDENTITY_KEY: identity})
+            self.assertEqual(204, req.get_response(app).status_int, send)
+            (sent,) = self.glance.requests
+            self.assertEqual('tk1', sent.headers['X-Auth-Token'])
+            self.assertEqual(send == 'true', 'X-Service-Token' in sent.headers)
+
+
+class TestNoCookies(base.APITestCase):
+    """One HTTP session serves every user: a cookie set on one user's call
+    must never be sent with another's."""
+
+    def test_cookie_from_one_user_is_not_sent_for_another(self):
+        self.glance.extra_headers = {
+            'Set-Cookie': 'lb-session=user-a-secret; Path=/'}
+        self.delete_image(identity=dict(base.MEMBER, token='tk-a'))
+        other = dict(base.MEMBER, user_id='u-other', token='tk-b')
+        self.assertEqual(204, self.delete_image(identity=other).status_int)
+        first, second = self.glance.requests
+        self.assertEqual('tk-b', second.headers['X-Auth-Token'])
+        self.assertNotIn('Cookie', second.headers)
+
+
+class TestTotalTimeout(base.APITestCase):
+    """[glance] total_timeout bounds a delete, retries and slow answers
+    included (base.APITestCase sets timeout = 2)."""
+
+    conf_text = '[glance]\ntotal_timeout = 1\n'
+
+    def timed_delete(self):
+        start = time.monotonic()
+        resp = self.delete_image()
+        return resp, time.monotonic() - start
+
+    def reload(self, conf_text):
+        self.write(deploy.CONFIG_FILE, conf_text)
+        self.app = deploy.loadapp(deploy.load_conf(directory=self.config_dir))
+
+    def test_default(self):
+        conf = deploy.load_conf(directory='/nonexistent')
+        self.assertEqual(40, conf.glance.total_timeout)
+
+    def test_slow_drip_is_cut_at_the_deadline(self):
+        drip = fakes.DripServer(interval=0.2)
+        self.addCleanup(drip.stop)
+        self.reload(self.base_conf().replace(self.glance.url, drip.url) +
+                    self.conf_text)
+        resp, elapsed = self.timed_delete()
+        self.assertFault(resp, 503, 'serviceUnavailable')
+        self.assertGreaterEqual(elapsed, 1)
+        self.assertLess(elapsed, 1.5)
+        self.assertEqual(1, drip.connections)    # and no retry after it
+
+    def test_socket_timeout_is_capped_at_the_time_left(self):
+        self.glance.default = (204, b'', 3)      # longer than timeout = 2
+        resp, elapsed = self.timed_delete()
+        self.assertFault(resp, 503, 'serviceUnavailable')
+        self.assertLess(elapsed, 1.5)
+        self.assertEqual(1, len(self.glance.requests))
+
+    def test_no_retry_starts_after_the_deadline(self):
+        self.reload(self.base_conf() + self.conf_text +
+                    'status_code_retries = 10\n')
+        self.glance.default = (503, b'', 0.4)
+        resp, elapsed = self.timed_delete()
+        self.assertFault(resp, 503, 'serviceUnavailable')
+        self.assertLess(elapsed, 1.5)
+        self.assertLessEqual(len(self.glance.requests), 3)
+
+    def test_connection_cut_at_the_deadline_is_not_reused(self):
+        self.glance.answers = [(204, b'', 3)]
+        self.assertFault(self.delete_image(), 503, 'serviceUnavailable')
+        resp, elapsed = self.timed_delete()
+        self.assertEqual(204, resp.status_int)
+        self.assertLess(elapsed, 0.5)
+        self.assertEqual(2, len(self.glance.requests))
+
+
+class TestDeadline(base.base.BaseTestCase):
+
+    def test_deadline_is_per_thread(self):
+        seen = []
+        with deadline.limit(10):
+            self.assertGreater(deadline.remaining(), 9)
+            thread = threading.Thread(
+                target=lambda: seen.append(deadline.remaining()))
+            thread.start()
+            thread.join()
+        self.assertEqual([None], seen)
+        self.assertIsNone(deadline.remaining())
+
+    def connection(self):
+        glance_server = fakes.FakeGlance()
+        self.addCleanup(glance_server.stop)
+        port = int(glance_server.url.rsplit(':', 1)[1])
+        conn = deadline.HTTPConnection('127.0.0.1', port)
+        self.addCleanup(conn.close)
+        return conn
+
+    def claim(self, conn, seconds=60):
+        """Send a request on ``conn`` as an attempt with a watchdog."""
+        watchdog = deadline._Watchdog(seconds)
+        self.addCleanup(watchdog.stop)
+        token = deadline._WATCHDOG.set(watchdog)
+        try:
+            conn.request('DELETE', '/v2/images/x')
+        finally:
+            deadline._WATCHDOG.reset(token)
+        conn.getresponse().read()
+        return watchdog
+
+    def test_expired_connection_is_not_reused(self):
+        conn = self.connection()
+        watchdog = self.claim(conn)
+        self.assertTrue(conn.is_connected)
+        conn.expire(watchdog)
+        # the pool closes a connection that is not connected
+        self.assertFalse(conn.is_connected)
+        conn.close()
+        conn.connect()
+        self.assertTrue(conn.is_connected)
+
+    def test_only_the_owning_attempt_can_expire_a_connection(self):
+        conn = self.connection()
+        first = self.claim(conn)
+        second = self.claim(conn)   # the connection went to another attempt
+        conn.expire(first)
+        self.assertTrue(conn.is_connected)
+        conn.expire(second)
+        self.assertFalse(conn.is_connected)
+
+    def test_without_deadline_the_adapter_is_plain(self):
+        glance_server = fakes.FakeGlance()
+        self.addCleanup(glance_server.stop)
+        http = requests.Session()
+        http.mount('http://', deadline.DeadlineAdapter())
+        self.addCleanup(http.close)
+        resp = http.delete(glance_server.url + '/v2/images/x', timeout=2)
+        self.assertEqual(204, resp.status_code)
+
+
+class TestTransportOptions(base.APITestCase):
+
+    conf_text = '[glance]\ntls_min_version = 1.3\ntls_ciphers = HIGH\n'
+
+    def test_tls_options_reach_the_transport(self):
+        # keystoneauth1 applies them only to sessions it builds itself.
+        image_api = glance.ImageAPI(self.conf)
+        transport = image_api._session.session.get_adapter('https://g.test')
+        self.assertIsInstance(transport, deadline.DeadlineAdapter)
+        self.assertEqual('1.3', transport.tls_min_version)
+        self.assertEqual('HIGH', transport.tls_ciphers)

@@ -5,10 +5,15 @@ listed explicitly; every other persona must be refused with 403 before
 Glance is called.
 """
 
+import logging
 import os
 import time
 
+import fixtures
+
+from compute_api import deploy
 from compute_api import policies
+from compute_api import policy
 from compute_api.api import router
 from compute_api.policies import images as images_policies
 from tests.unit import base
@@ -90,6 +95,161 @@ class TestPolicyFileOverride(base.APITestCase):
         self.assertFault(self.delete_image(identity=reader), 403,
                          'forbidden')
         self.assertEqual(204, self.delete_image(identity=member).status_int)
+
+
+class TestBrokenPolicyFile(base.APITestCase):
+    """A policy file that cannot be used fails closed: 503, never the
+    previous rules, never a 500, and the service recovers on the fix."""
+
+    MEMBER = PERSONAS['project_member']
+    BROKEN = f'"{RULE}": "role:admin\n'  # the closing quote is missing
+
+    def setUp(self):
+        super().setUp()
+        self.log = self.useFixture(fixtures.FakeLogger(
+            name='compute_api.policy', level=logging.INFO))
+        self._bump = 0
+
+    def set_policy(self, text, name='policy.yaml', data=None):
+        path = os.path.join(self.config_dir, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'wb') as f:
+            f.write(data if data is not None else text.encode())
+        self._bump += 1
+        stamp = time.time() + self._bump
+        os.utime(path, (stamp, stamp))
+        return path
+
+    def errors(self):
+        return [line for line in self.log.output.splitlines()
+                if 'Policy ' in line and 'refused (503)' in line]
+
+    def assertUnavailable(self, identity=None):
+        self.glance.requests.clear()
+        resp = self.delete_image(identity=identity or self.MEMBER)
+        self.assertFault(resp, 503, 'serviceUnavailable',
+                         'policy of this service could not be loaded')
+        self.assertNotIn(self.config_dir.encode(), resp.body)
+        self.assertNotIn(b'yaml', resp.body.lower())
+        self.assertGlanceNotCalled()
+
+    def assertAllowed(self, identity=None):
+        resp = self.delete_image(identity=identity or self.MEMBER)
+        self.assertEqual(204, resp.status_int, resp.body)
+
+    def test_malformed_deny_edit_is_503_not_204(self):
+        self.assertAllowed()
+        path = self.set_policy(self.BROKEN)
+        for _ in range(3):
+            self.assertUnavailable()
+        errors = self.errors()
+        self.assertEqual(1, len(errors), self.log.output)
+        self.assertIn(path, errors[0])
+        self.assertIn('line 2, column 1', errors[0])
+
+    def test_invalid_yaml_after_a_valid_override(self):
+        self.set_policy(f'"{RULE}": "role:reader"\n')
+        self.assertAllowed(PERSONAS['project_reader'])
+        self.set_policy(f'"{RULE}": [role:reader\n')
+        # the previous rules are not kept in force
+        self.assertUnavailable(PERSONAS['project_reader'])
+        self.assertUnavailable(PERSONAS['project_admin'])
+
+    def test_yaml_that_is_not_a_mapping(self):
+        for text in (f'- "{RULE}": "role:admin"\n', 'role:admin\n'):
+            self.set_policy(text)
+            self.assertUnavailable()
+            self.assertIn('is not a mapping of rule names to check strings: '
+                          'line 1, column 1', self.errors()[-1])
+
+    def test_rule_that_is_not_a_string(self):
+        # an empty rule in YAML is null, which oslo.policy would read as
+        # "always allowed"
+        for text in (f'"{RULE}":\n', f'"{RULE}": 1\n',
+                     f'"{RULE}": {{role: admin}}\n'):
+            self.set_policy(text)
+            self.assertUnavailable(PERSONAS['project_reader'])
+            self.assertIn('not a string: line 1', self.errors()[-1])
+
+    def test_unreadable_file(self):
+        path = os.path.join(self.config_dir, 'policy.yaml')
+        os.remove(path)
+        os.mkdir(path)
+        self.assertUnavailable()
+        self.assertIn(f'{path} cannot be read: Is a directory',
+                      self.errors()[-1])
+        os.rmdir(path)
+        self.set_policy('{}\n')
+        self.assertAllowed()
+
+    def test_file_that_is_not_text(self):
+        self.set_policy(None, data=b'"rule": "\xff"\n')
+        self.assertUnavailable()
+        self.assertIn('cannot be read as text', self.errors()[-1])
+
+    def test_character_yaml_does_not_allow(self):
+        self.set_policy(f'"{RULE}": "role:admin"\n"x": "\x07"\n')
+        self.assertUnavailable()
+        self.assertIn('line 2, column 7', self.errors()[-1])
+
+    def test_broken_file_in_policy_dirs(self):
+        path = self.set_policy(self.BROKEN, name='policy.d/10-images.yaml')
+        self.assertUnavailable()
+        self.assertIn(path, self.errors()[-1])
+        self.set_policy(f'"{RULE}": "role:admin"\n',
+                        name='policy.d/10-images.yaml')
+        self.assertFault(self.delete_image(identity=self.MEMBER), 403,
+                         'forbidden', RULE)
+        self.assertAllowed(PERSONAS['project_admin'])
+
+    def test_policy_dir_that_cannot_be_listed(self):
+        self.set_policy('{}\n', name='policy.d')
+        self.assertUnavailable()
+        self.assertIn('cannot be listed: Not a directory', self.errors()[-1])
+
+    def test_fixed_file_applies_without_restart(self):
+        self.set_policy(self.BROKEN)
+        self.assertUnavailable()
+        self.set_policy(f'"{RULE}": "role:admin"\n')
+        self.assertFault(self.delete_image(identity=self.MEMBER), 403,
+                         'forbidden', RULE)
+        self.assertAllowed(PERSONAS['project_admin'])
+        self.set_policy('{}\n')
+        self.assertAllowed()
+        self.assertIn('can be used again', self.log.output)
+
+    def test_logged_once_per_change(self):
+        self.set_policy(self.BROKEN)
+        for _ in range(3):
+            self.assertUnavailable()
+        self.assertEqual(1, len(self.errors()))
+        self.set_policy(self.BROKEN + '# still broken\n')
+        for _ in range(3):
+            self.assertUnavailable()
+        self.assertEqual(2, len(self.errors()))
+
+    def test_any_change_of_the_file_is_read(self):
+        # a fix with an older modification time (cp -p, a restored backup)
+        self.set_policy(self.BROKEN)
+        self.assertUnavailable()
+        path = self.set_policy(f'"{RULE}": "role:admin"\n')
+        os.utime(path, (1, 1))
+        self.assertFault(self.delete_image(identity=self.MEMBER), 403,
+                         'forbidden', RULE)
+
+    def test_removed_file_means_the_defaults(self):
+        self.set_policy(f'"{RULE}": "role:admin"\n')
+        self.assertFault(self.delete_image(identity=self.MEMBER), 403,
+                         'forbidden', RULE)
+        os.remove(os.path.join(self.config_dir, 'policy.yaml'))
+        self.assertAllowed()
+
+    def test_broken_file_at_start_refuses_to_load(self):
+        path = self.set_policy(f'"{RULE}": "role:admin"\n"x": [\n')
+        exc = self.assertRaises(policy.PolicyFileError, deploy.loadapp,
+                                deploy.load_conf(directory=self.config_dir))
+        self.assertIn(path, str(exc))
+        self.assertIn('line 3, column 1', str(exc))
 
 
 class TestPolicyInCode(base.base.BaseTestCase):

@@ -1,0 +1,93 @@
+"""Revoked tokens and the two kinds of 401, on the real stack.
+
+auth_token keeps a validated token in its cache (memcached here) for
+``[keystone_authtoken] token_cache_time`` seconds and does not ask Keystone
+again meanwhile, so a revoked token keeps working that long. These tests
+run their own compute-api instance with a short cache time, and each uses
+a token of its own, which nothing else has seen.
+"""
+
+import time
+
+from tests import stack
+from tests.functional import base
+
+CACHE_TIME = 5
+# memcached counts expiry times in whole seconds: an entry set with a time
+# of N seconds lasts between N - 1 and N of them.
+SURELY_CACHED = CACHE_TIME - 1.5
+SURELY_EXPIRED = CACHE_TIME + 1.5
+
+
+class TestRevokedTokens(base.FunctionalTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.instance = self.stack.start_compute_api(conf_overrides={
+            'keystone_authtoken': {'token_cache_time': CACHE_TIME}})
+        self.token = stack.get_session(self.state,
+                                       'demo-member').get_token()
+
+    def delete_with_token(self, image_id):
+        return self.delete(image_id, token=self.token,
+                           url=self.instance['url'])
+
+    def revoke(self):
+        resp = self.stack.session('admin').delete(
+            f'{self.state["keystone_url"]}/auth/tokens',
+            headers={'X-Subject-Token': self.token}, raise_exc=False)
+        self.assertEqual(204, resp.status_code, resp.text)
+
+    def assertAuthenticate(self, resp):
+        self.assertEqual(
+            f'Keystone uri="{self.state["keystone_url"]}"',
+            resp.headers['WWW-Authenticate'])
+
+    def assertAuthToken401(self, resp):
+        """auth_token's own answer: keystonemiddleware's body."""
+        self.assertEqual(401, resp.status_code, resp.text)
+        self.assertTrue(resp.headers['Content-Type'].startswith(
+            'application/json'))
+        self.assertEqual({'error': {
+            'code': 401, 'title': 'Unauthorized',
+            'message': 'The request you have made requires authentication.'}},
+            resp.json())
+        self.assertAuthenticate(resp)
+
+    def test_revoked_token_works_until_its_cache_entry_expires(self):
+        first, second, third = (self.stack.create_image() for _ in range(3))
+        cached_at = time.monotonic()
+        # validated by Keystone, then cached here and in Glance
+        self.assertDeleted(self.delete_with_token(first), first)
+        self.revoke()
+        self.assertLess(time.monotonic() - cached_at, SURELY_CACHED,
+                        'too slow to observe the cache window')
+        self.assertDeleted(self.delete_with_token(second), second)
+
+        time.sleep(max(0.0, cached_at + SURELY_EXPIRED - time.monotonic()))
+        self.assertAuthToken401(self.delete_with_token(third))
+        self.assertImageKept(third)
+
+    def test_revoked_token_glance_never_saw_is_glances_401(self):
+        image_id = self.stack.create_image()
+        cached_at = time.monotonic()
+        # an id that is not a UUID is answered without calling Glance: the
+        # token is validated and cached here only
+        self.assertFault(self.delete_with_token('not-an-image-id'), 404,
+                         'itemNotFound')
+        self.revoke()
+        resp = self.delete_with_token(image_id)
+        self.assertLess(time.monotonic() - cached_at, SURELY_CACHED,
+                        'too slow to observe the cache window')
+        # accepted here from the cache; Glance asks Keystone and refuses it:
+        # this service's own 401, a Compute fault
+        self.assertFault(resp, 401, 'unauthorized',
+                         'The Image service rejected the credentials')
+        self.assertAuthenticate(resp)
+        self.assertImageKept(image_id)
+
+    def test_no_token_is_auth_tokens_401(self):
+        image_id = self.stack.create_image()
+        self.assertAuthToken401(self.delete(image_id, user=None,
+                                            url=self.instance['url']))
+        self.assertImageKept(image_id)
