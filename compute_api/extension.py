@@ -1,0 +1,176 @@
+"""The Delete Image call as a Paste filter inside a Nova-like compute API.
+
+An operator who serves the Compute API with Nova adds one filter to Nova's
+``api-paste.ini``, right after ``keystonecontext``::
+
+    [filter:compute_api_images]
+    paste.filter_factory = compute_api.extension:images_filter_factory
+    config_dir = /etc/compute_api
+
+The filter serves ``DELETE [/{project_id}]/images/{image_id}`` below the
+API's version root (``/v2.1``, or ``/v2`` in the host's legacy pipeline)
+at microversions 2.1 to 2.35 with the service's own router, controller,
+policy and Glance adapter: the very objects of the standalone pipeline,
+built from ``compute_api.conf`` in ``config_dir``. Every other request
+(other paths and methods, other microversions, malformed version headers,
+a request without a confirmed identity) goes to the host unchanged, so
+that the host's own answers stand.
+
+The host has already authenticated the request: its ``auth_token`` left
+the identity headers and ``keystone.token_auth`` (the caller's token and
+catalog, which the Glance adapter uses) in the environ, so the filter needs
+no ``[keystone_authtoken]`` of its own. The version root may be in
+``SCRIPT_NAME`` (Nova's urlmap moves it there) or still in ``PATH_INFO``.
+"""
+
+import logging
+import os
+
+import webob
+import webob.dec
+import webob.exc
+
+from compute_api import deploy
+from compute_api import policy
+from compute_api.api import faults
+from compute_api.api import microversion
+from compute_api.api import router as router_mod
+from compute_api.middleware import context as context_mw
+
+LOG = logging.getLogger(__name__)
+
+# The version roots a host serves the call under; the legacy one ignores
+# the microversion headers of requests and answers without them, as the
+# host's legacy v2 compatible pipeline does.
+LEGACY_ROOT = '/v2'
+_ROOTS = (router_mod.VERSION_ROOT, LEGACY_ROOT)
+_REQUEST_VERSION_KEYS = ('HTTP_OPENSTACK_API_VERSION',
+                         'HTTP_X_OPENSTACK_NOVA_API_VERSION')
+_RESPONSE_VERSION_HEADERS = (microversion.STANDARD_HEADER,
+                             microversion.LEGACY_HEADER)
+# Set in the environ the router serves: the request came through LEGACY_ROOT.
+LEGACY_KEY = 'compute_api.legacy_v2'
+
+# Pieces built per configuration directory: a host loads one filter per
+# pipeline (Nova has two), and they share the enforcer and Glance session.
+_BUILT = {}
+
+
+class ImagesFilter:
+    """Serves the Delete Image call; passes every other request on."""
+
+    def __init__(self, application, router, enforcer):
+        self.application = application
+        self.router = router
+        self.images = faults.FaultWrapper(
+            context_mw.ContextMiddleware(router, enforcer))
+        self.legacy_images = _without_version_headers(self.images)
+
+    def __call__(self, environ, start_response):
+        served = self.served_environ(environ)
+        if served is None:
+            return self.application(environ, start_response)
+        if served[LEGACY_KEY]:
+            return self.legacy_images(served, start_response)
+        return self.images(served, start_response)
+
+    def served_environ(self, environ):
+        """The environ the router serves this request with, or None when
+        the request is the host's.
+
+        The copy has the version root at the start of ``PATH_INFO``, where
+        the router's routes have it; ``LEGACY_KEY`` in it says whether the
+        request came through the legacy root.
+        """
+        if (environ.get('REQUEST_METHOD') != 'DELETE'
+                or environ.get('HTTP_X_IDENTITY_STATUS') != 'Confirmed'
+                or not environ.get('HTTP_X_USER_ID')):
+            return None
+        found = _split_root(environ.get('SCRIPT_NAME', ''),
+                            environ.get('PATH_INFO', ''))
+        if found is None:
+            return None
+        script_name, root, path = found
+        served = dict(environ, SCRIPT_NAME=script_name,
+                      PATH_INFO=router_mod.VERSION_ROOT + path)
+        served[LEGACY_KEY] = legacy = root == LEGACY_ROOT
+        if legacy:
+            for key in _REQUEST_VERSION_KEYS:
+                served.pop(key, None)
+        match = self.router.match(served)
+        if match is None or match['controller'] is None:
+            return None
+        try:
+            version = microversion.from_request(webob.Request(served))
+        except webob.exc.HTTPException:
+            return None
+        if version > microversion.MAX_IMAGE_PROXY_VERSION:
+            return None
+        return served
+
+
+def _split_root(script_name, path):
+    """(SCRIPT_NAME before the root, the root, the path below it), or
+    None when the request is not below a version root."""
+    for root in _ROOTS:
+        if script_name.endswith(root):
+            return script_name[:-len(root)], root, path
+    for root in _ROOTS:
+        if path.startswith(root + '/'):
+            return script_name, root, path[len(root):]
+    return None
+
+
+def _without_version_headers(app):
+    """``app`` answering without microversion headers (legacy root)."""
+    @webob.dec.wsgify
+    def legacy(req):
+        resp = req.get_response(app)
+        for name in _RESPONSE_VERSION_HEADERS:
+            resp.headers.pop(name, None)
+        vary = [value.strip() for value in resp.headers.get('Vary', '')
+                .split(',')
+                if value.strip() and value.strip() not in
+                _RESPONSE_VERSION_HEADERS]
+        if vary:
+            resp.headers['Vary'] = ', '.join(vary)
+        else:
+            resp.headers.pop('Vary', None)
+        return resp
+    return legacy
+
+
+def build(conf):
+    """The router and the policy enforcer the filter serves with."""
+    return router_mod.build_router(conf), policy.init_enforcer(conf)
+
+
+def _pieces(directory):
+    directory = os.path.abspath(directory)
+    if directory not in _BUILT:
+        conf = deploy.conf_for_directory(directory, library_defaults=False)
+        if conf.debug:
+            logging.getLogger('compute_api').setLevel(logging.DEBUG)
+        _BUILT[directory] = build(conf)
+        LOG.info('Serving DELETE images/{image_id} at microversions '
+                 '%s-%s with the configuration in %s',
+                 microversion.to_string(microversion.MIN_VERSION),
+                 microversion.to_string(
+                     microversion.MAX_IMAGE_PROXY_VERSION),
+                 directory)
+    return _BUILT[directory]
+
+
+def images_filter_factory(global_conf, **local_conf):
+    """Paste filter factory; ``config_dir`` names the directory of
+    ``compute_api.conf`` (default ``$OS_COMPUTE_API_CONFIG_DIR``, then
+    ``/etc/compute_api``).
+
+    :raises compute_api.deploy.ConfigurationError: when that file is
+        missing or unreadable.
+    :raises compute_api.policy.PolicyFileError: when a policy file cannot
+        be used.
+    """
+    directory = local_conf.get(deploy.CONFIG_DIR_OPTION) or deploy.config_dir()
+    router, enforcer = _pieces(directory)
+    return lambda app: ImagesFilter(app, router, enforcer)
