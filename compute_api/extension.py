@@ -167,9 +167,9 @@ def images_filter_factory(global_conf, **local_conf):
     ``/etc/compute_api``).
 
     :raises compute_api.deploy.ConfigurationError: when that file is
-        missing or unreadable.
-    :raises compute_api.policy.PolicyFileError: when a policy file cannot
-        be used.
+        missing or unreadable. (A policy file that cannot be used does not
+        stop it loading: the deletes it serves are answered 503 until the
+        file is corrected, as in the standalone service.)
     """
     directory = local_conf.get(deploy.CONFIG_DIR_OPTION) or deploy.config_dir()
     router, enforcer = _pieces(directory)

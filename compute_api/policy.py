@@ -6,8 +6,12 @@ whenever one of them changes. The service fails closed on a policy file it
 cannot use: while one cannot be read or parsed, every authorization is
 refused with :class:`~compute_api.exception.PolicyUnavailable` (503) rather
 than decided by the rules read before the file changed (which is what
-oslo.policy alone does after a failed reload), and a worker that starts
-then refuses to load (:class:`PolicyFileError`).
+oslo.policy alone does after a failed reload). A worker that starts while
+the file is broken does the same: refusing to load would not be safer (the
+WSGI server's master stops altogether when a worker cannot boot, so one
+worker replaced while the file is broken would take the whole service down
+until a restart by hand), and it recovers by itself once the file is
+corrected.
 """
 
 import logging
@@ -25,7 +29,8 @@ _STR_TAG = 'tag:yaml.org,2002:str'
 
 
 class PolicyFileError(Exception):
-    """A policy file cannot be used; raised when the enforcer is built."""
+    """A policy file cannot be used (for the policy tools, which must not
+    report on rules that the service would not use)."""
 
 
 class Enforcer(policy.Enforcer):
@@ -179,21 +184,24 @@ def _yaml_problem(exc, text):
     return reason
 
 
-def init_enforcer(conf):
+def init_enforcer(conf, strict=False):
     """An enforcer for ``conf`` with the in-code defaults registered.
 
     The policy files are checked on every enforcement, so an operator's
-    edit takes effect without a restart.
+    edit takes effect without a restart. A policy file that cannot be used
+    now is logged (by the enforcer) and every delete is answered 503 until
+    it is corrected.
 
-    :raises PolicyFileError: if a policy file cannot be used now; the
-        message names the file and the problem.
+    :raises PolicyFileError: with ``strict``, if a policy file cannot be
+        used now; the message names the file and the problem.
     """
     enforcer = Enforcer(conf)
     enforcer.register_defaults(policies.list_rules())
     try:
         enforcer.load_rules()
     except exception.PolicyUnavailable:
-        raise PolicyFileError('; '.join(enforcer.problems)) from None
+        if strict:
+            raise PolicyFileError('; '.join(enforcer.problems)) from None
     return enforcer
 
 
@@ -222,4 +230,4 @@ def get_enforcer():
     except cfg.Error:
         files = []
     args = [f'--config-file={path}' for path in files]
-    return init_enforcer(deploy.load_conf(args=args))
+    return init_enforcer(deploy.load_conf(args=args), strict=True)

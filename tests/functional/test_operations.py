@@ -10,7 +10,6 @@ import os
 import socket
 import time
 from urllib import parse
-import uuid
 
 from tests import stack
 from tests.functional import base
@@ -118,8 +117,6 @@ class TestPolicyFile(base.FunctionalTestCase):
         image_id = self.stack.create_image()
         finish = self.held_delete(instance, image_id)
         # answered by the other worker: both have loaded the application
-        # (a worker that starts while the file is broken refuses to load,
-        # and gunicorn then stops)
         self.assertEqual(200, self.call('/', method='GET', user=None,
                                         url=url).status_code)
         # a deny edit with its closing quote missing: it must not leave the
@@ -151,14 +148,27 @@ class TestPolicyFile(base.FunctionalTestCase):
         self.assertEqual(204, status, body)
         self.assertIsNone(self.stack.glance_image(other))
 
-    def test_broken_policy_file_at_start_refuses_to_load(self):
-        name = f'compute-broken-policy-{uuid.uuid4().hex[:12]}'
-        exc = self.assertRaises(
-            stack.StackError, self.stack.start_compute_api, name=name,
-            policy_yaml=f'"{RULE}": [role:admin\n')
-        path = os.path.join(self.state['workdir'], name, 'policy.yaml')
-        self.assertIn(f'PolicyFileError: Policy file {path} is not valid '
-                      'YAML: line 2, column 1', str(exc))
+    def test_broken_policy_file_at_start_is_503_until_corrected(self):
+        # Workers that start while the file is broken serve like the others
+        # (a worker refusing to load would stop gunicorn altogether).
+        instance = self.stack.start_compute_api(
+            workers=2, policy_yaml=f'"{RULE}": [role:admin\n')
+        url = instance['url']
+        self.assertEqual(200, self.call('/healthcheck', method='GET',
+                                        user=None, url=url).status_code)
+        image_id = self.stack.create_image()
+        resp = self.delete(image_id, url=url)
+        self.assertFault(resp, 503, 'serviceUnavailable',
+                         'policy of this service could not be loaded')
+        self.assertImageKept(image_id)
+        path = os.path.join(instance['config_dir'], 'policy.yaml')
+        errors = self.policy_errors(instance)
+        self.assertNotEqual([], errors)
+        for line in errors:
+            self.assertIn(f'Policy file {path} is not valid YAML: line 2, '
+                          'column 1', line)
+        self.write_policy(instance, '{}\n', 2)
+        self.assertDeleted(self.delete(image_id, url=url), image_id)
 
 
 class TestKeystoneUnreachable(base.FunctionalTestCase):

@@ -21,7 +21,6 @@ import webob.dec
 
 from compute_api import deploy
 from compute_api import extension
-from compute_api import policy
 from tests.unit import base
 from tests.unit import fakes
 
@@ -314,7 +313,7 @@ class TestLoading(ExtensionTestCase):
                                 paste_deploy.loadapp, 'config:' + paste)
         self.assertIn(os.path.join(empty, deploy.CONFIG_FILE), str(exc))
 
-    def test_refuses_to_load_with_a_broken_policy_file(self):
+    def test_broken_policy_file_at_load_is_503_not_a_refusal(self):
         other = self.useFixture(fixtures.TempDir()).path
         with open(os.path.join(other, deploy.CONFIG_FILE), 'w') as f:
             f.write('[oslo_policy]\npolicy_file = policy.yaml\n')
@@ -322,8 +321,9 @@ class TestLoading(ExtensionTestCase):
             f.write('"a": [\n')
         paste = self.write('other-paste.ini',
                            HOST_PASTE % {'config_dir': other})
-        self.assertRaises(policy.PolicyFileError, paste_deploy.loadapp,
-                          'config:' + paste)
+        resp = self.delete(app=paste_deploy.loadapp('config:' + paste))
+        self.assertEqual(503, resp.status_int, resp.body)
+        self.assertIn('serviceUnavailable', resp.json)
 
     def test_config_dir_defaults_to_the_environment(self):
         self.useFixture(fixtures.EnvironmentVariable(

@@ -244,12 +244,25 @@ class TestBrokenPolicyFile(base.APITestCase):
         os.remove(os.path.join(self.config_dir, 'policy.yaml'))
         self.assertAllowed()
 
-    def test_broken_file_at_start_refuses_to_load(self):
+    def test_broken_file_at_start_is_503_until_corrected(self):
+        # a worker that starts while the file is broken serves like the
+        # others (refusing to load would stop the whole WSGI server)
         path = self.set_policy(f'"{RULE}": "role:admin"\n"x": [\n')
-        exc = self.assertRaises(policy.PolicyFileError, deploy.loadapp,
-                                deploy.load_conf(directory=self.config_dir))
+        self.app = deploy.loadapp(deploy.load_conf(directory=self.config_dir))
+        errors = self.errors()
+        self.assertEqual(1, len(errors), self.log.output)
+        self.assertIn(path, errors[0])
+        self.assertIn('line 3, column 1', errors[0])
+        self.assertUnavailable()
+        self.set_policy('{}\n')
+        self.assertAllowed()
+
+    def test_policy_tools_refuse_a_broken_file(self):
+        path = self.set_policy('"x": [\n')
+        exc = self.assertRaises(
+            policy.PolicyFileError, policy.init_enforcer,
+            deploy.load_conf(directory=self.config_dir), strict=True)
         self.assertIn(path, str(exc))
-        self.assertIn('line 3, column 1', str(exc))
 
 
 class TestPolicyInCode(base.base.BaseTestCase):
