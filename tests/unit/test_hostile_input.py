@@ -2,9 +2,9 @@
 Paste app in process (Glance faked on loopback).
 
 Properties, whatever the client sends:
-* the answer is never a 500, and every error is a JSON Compute fault (the
-  identity stand-in here has no 401 of its own; auth_token's, whose body is
-  keystonemiddleware's, is covered by test_auth);
+* the answer is never a 500, and every error is a JSON Compute fault (every
+  request here carries a confirmed identity, so auth_token's 401, whose
+  body is keystonemiddleware's own, does not arise: test_auth covers it);
 * every response carries the two (equal) request-id headers;
 * Glance only ever receives ``DELETE /v2/images/<one encoded segment>``.
 """
