@@ -14,7 +14,16 @@ _SHOWN_SAFE = "-._~:@!$&()*+,;= "
 
 def shown(value, limit=64):
     """Client-supplied text made safe to put in a message: percent-encoded
-    where it could be mistaken for markup or break a line, and bounded."""
+    where it could be mistaken for markup or break a line, and bounded.
+
+    Paths and headers come from the WSGI environ as bytes held in a latin-1
+    string; UTF-8 text there is shown as the client sent it (``%C3%A9`` for
+    an e acute), not encoded twice.
+    """
+    try:
+        value = value.encode('latin-1').decode('utf-8')
+    except UnicodeError:
+        pass  # not from the environ, or not UTF-8: shown as it is
     text = parse.quote(value, safe=_SHOWN_SAFE)
     return text if len(text) <= limit else text[:limit] + '...'
 

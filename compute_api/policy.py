@@ -207,12 +207,26 @@ def init_enforcer(conf, strict=False):
 
 def authorize(enforcer, context, action, target):
     """Raise PolicyNotAuthorized unless ``context`` may do ``action``, and
-    PolicyUnavailable while the policy files cannot be used."""
+    PolicyUnavailable while the policy cannot be used.
+
+    A policy that loads can still fail when it is evaluated (rules that
+    refer to each other in a cycle, a malformed ``%(...)s`` target, an
+    ``http:`` check whose server cannot be reached): that fails closed too,
+    as 503, with the rule and the error in the log.
+    """
     try:
         enforcer.authorize(action, target, context, do_raise=True,
                            exc=exception.PolicyNotAuthorized, action=action)
     except policy.InvalidScope:
         raise exception.PolicyNotAuthorized(action=action)
+    except (exception.PolicyNotAuthorized, exception.PolicyUnavailable):
+        raise
+    except Exception as exc:
+        LOG.error('The policy rule %s could not be evaluated (%s: %s). '
+                  'Every delete is refused (503) until the policy is '
+                  'corrected.', action, type(exc).__name__,
+                  str(exc)[:200])
+        raise exception.PolicyUnavailable()
 
 
 def get_enforcer():

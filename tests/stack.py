@@ -392,7 +392,6 @@ def write_compute_gunicorn_conf(path, *, port, workers, log_name, workdir):
         'chdir': str(workdir),
         'proc_name': log_name,
         'errorlog': str(logs / f'{log_name}.log'),
-        'accesslog': str(logs / f'{log_name}-access.log'),
     }
     lines = [f'exec(open({str(example)!r}).read())']
     lines += [f'{key} = {value!r}' for key, value in settings.items()]
@@ -1030,8 +1029,10 @@ def instructions(state, default_workdir=DEFAULT_WORKDIR):
         'scope': {'project': {'name': user['project_name'],
                               'domain': {'name': DEFAULT_DOMAIN}}}}})
     down = 'tools/stack down'
+    workdir_arg = ''
     if pathlib.Path(state['workdir']) != pathlib.Path(default_workdir):
         down += f' --workdir {state["workdir"]}'
+        workdir_arg = f' --workdir {state["workdir"]}'
     return f"""\
 Endpoints (region {state['region']}):
   keystone     {state['keystone_url']}
@@ -1058,6 +1059,13 @@ or with openstacksdk (.venv/bin/python):
       user_domain_name='Default', project_domain_name='Default',
       region_name='{state['region']}')
   conn.compute.delete_image('{image_id}')
+
+Verify it with tempest and compute-api's plugin (doc/source/verify.rst):
+  .venv/bin/python -m tests.tempest_run{workdir_arg}
+That writes a tempest workspace in {state['workdir']}/tempest and runs, in it,
+  tempest run --regex '^compute_api_tempest_plugin\\.'
+(tempest is .venv/bin/tempest; with --nova the same tests run against
+Nova's API with compute-api's filter.)
 
 Stop the stack: {down}"""
 

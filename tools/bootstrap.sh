@@ -34,7 +34,8 @@ if [ -n "$debs" ]; then
 fi
 
 stamp="$VENV/.bootstrap-stamp"
-want="$(cat requirements.txt test-requirements.txt setup.cfg | sha256sum | cut -d' ' -f1)"
+want="$(cat requirements.txt test-requirements.txt setup.cfg tempest-plugin/pyproject.toml \
+    | sha256sum | cut -d' ' -f1)"
 if [ ! -x "$VENV/bin/python" ]; then
     echo "bootstrap: creating $VENV" >&2
     "$PYTHON" -m venv "$VENV"
@@ -45,7 +46,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     pip_q --upgrade pip
     pip_q -r requirements.txt -r test-requirements.txt
     pip_q -e . --no-deps
-    "$VENV/bin/python" -c "import compute_api, keystone, glance"
+    # compute-api's tempest plugin: a distribution of its own (tempest-plugin/), so that
+    # tempest is never a dependency of the service; editable, found by tempest through its
+    # tempest.test_plugins entry point.
+    plugin_log=$(mktemp)
+    "$VENV/bin/python" -m pip install -q -e ./tempest-plugin --no-deps > "$plugin_log" 2>&1 \
+        || { cat "$plugin_log" >&2; rm -f "$plugin_log"; exit 1; }
+    rm -f "$plugin_log"
+    "$VENV/bin/python" -c "import compute_api, keystone, glance, compute_api_tempest_plugin"
     echo "$want" > "$stamp"
 fi
 

@@ -2,10 +2,11 @@
 
 Every error the service answers with is JSON. Its own errors, and those of
 middleware that does not answer JSON, are Compute faults of the form
-``{"<faultName>": {"code": <status>, "message": "<text>"}}``; a JSON error
-body is passed on as it is, which is how keystonemiddleware's ``auth_token``
-401 (``{"error": {"code": 401, "title": ..., "message": ...}}``) reaches the
-client, as it does from every OpenStack API.
+``{"<faultName>": {"code": <status>, "message": "<text>"}}``; any other
+JSON error body (but webob's own rendering) is passed on as it is, which is
+how keystonemiddleware's ``auth_token`` 401 (``{"error": {"code": 401,
+"title": ..., "message": ...}}``) reaches the client, as it does from every
+OpenStack API.
 """
 
 import logging
@@ -102,6 +103,20 @@ def _is_json(resp):
     return (resp.content_type or '').endswith('json')
 
 
+def _is_webob_error(resp):
+    """webob's own rendering of an HTTP error, which it makes JSON when
+    the client accepts JSON (as tempest's clients do):
+    ``{"code": "<status> <reason>", "title": ..., "message": ...}``, the
+    message with HTML residue."""
+    try:
+        body = resp.json_body
+    except ValueError:
+        return False
+    return (isinstance(body, dict) and set(body) == {'code', 'title',
+                                                     'message'}
+            and isinstance(body['code'], str))
+
+
 def _translate(resp):
     """Turn a non-JSON error response into a Compute fault."""
     status = resp.status_int
@@ -138,6 +153,7 @@ class FaultWrapper:
             LOG.exception('Unexpected error while serving %s %s',
                           req.method, printable_path(req.environ))
             return fault_response(500, GENERIC_500)
-        if resp.status_int >= 400 and not _is_json(resp):
+        if resp.status_int >= 400 and (not _is_json(resp)
+                                       or _is_webob_error(resp)):
             return _translate(resp)
         return resp

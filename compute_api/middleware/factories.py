@@ -10,7 +10,6 @@ from keystonemiddleware import auth_token
 from oslo_middleware import cors as cors_mw
 from oslo_middleware import healthcheck as healthcheck_mw
 from oslo_middleware import http_proxy_to_wsgi as proxy_mw
-from oslo_middleware import sizelimit as sizelimit_mw
 
 from compute_api import deploy
 from compute_api import policy
@@ -19,6 +18,7 @@ from compute_api.api import versions as versions_mw
 from compute_api.middleware import context as context_mw
 from compute_api.middleware import request_id as request_id_mw
 from compute_api.middleware import request_log as request_log_mw
+from compute_api.middleware import sizelimit as sizelimit_mw
 
 
 def _oslo(middleware_class):

@@ -10,6 +10,7 @@ import os
 import socket
 import time
 from urllib import parse
+import uuid
 
 from tests import stack
 from tests.functional import base
@@ -221,7 +222,7 @@ class TestDeploymentExamples(base.FunctionalTestCase):
         example = os.path.join(stack.REPO_ROOT, 'etc', 'compute_api',
                                'gunicorn.conf.py.example')
         workdir = self.state['workdir']
-        name = f'gunicorn-example-{self.getUniqueInteger()}'
+        name = f'gunicorn-example-{uuid.uuid4().hex[:12]}'
         port = stack.free_ports(1)[0]
         log = os.path.join(workdir, 'logs', f'{name}.log')
         conf = os.path.join(workdir, f'{name}.conf.py')
@@ -229,22 +230,37 @@ class TestDeploymentExamples(base.FunctionalTestCase):
             f.write(f'exec(open({example!r}).read())\n'
                     f'bind = "127.0.0.1:{port}"\n'
                     'workers = 2\n'
-                    f'accesslog = errorlog = {log!r}\n'
+                    f'errorlog = {log!r}\n'
                     'control_socket_disable = True\n')
+        # the stack's configuration without log_file: the service logs to
+        # standard output, as the install guide has it (the journal)
+        config_dir = os.path.join(workdir, name)
+        sections = stack.read_ini(os.path.join(
+            self.state['compute_config_dir'], 'compute_api.conf'))
+        del sections['DEFAULT']['log_file']
+        stack.write_compute_config(config_dir, sections)
         pid = stack.start_gunicorn(
-            name, conf, workdir,
-            {'OS_COMPUTE_API_CONFIG_DIR': self.state['compute_config_dir']},
+            name, conf, workdir, {'OS_COMPUTE_API_CONFIG_DIR': config_dir},
             service=True)
         self.addCleanup(stack.stop_process, pid)
         url = f'http://127.0.0.1:{port}'
         stack.wait_http(name, url + '/', pid, log, 30)
         image_id = self.stack.create_image()
-        resp = self.delete(image_id, url=url)
+        # a client that wrongly puts a secret in the query string
+        canary = f'canary-{uuid.uuid4().hex}'
+        resp = self.call(f'/v2.1/images/{image_id}?token={canary}', url=url)
         self.assertDeleted(resp, image_id)
         with open(log) as f:
-            access = f.read()
-        # the example's access log format records the request id
-        self.assertIn(resp.headers['x-openstack-request-id'], access)
+            logged = f.read()
+        # one access line, by the service, with the request id, and the
+        # query string nowhere (gunicorn's own access log is off)
+        access = [line for line in logged.splitlines()
+                  if 'compute_api.access' in line and 'DELETE' in line]
+        self.assertEqual(1, len(access), logged)
+        self.assertIn(resp.headers['x-openstack-request-id'], access[0])
+        self.assertIn(f'DELETE /v2.1/images/{image_id} status: 204',
+                      access[0])
+        self.assertNotIn(canary, logged)
 
     def test_uwsgi_example_config_serves_deletes(self):
         example = os.path.join(stack.REPO_ROOT, 'etc', 'compute_api',

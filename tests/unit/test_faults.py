@@ -1,5 +1,6 @@
 """Faults and request ids: every response is traceable, every error JSON."""
 
+import io
 import re
 import uuid
 
@@ -9,6 +10,7 @@ import webob.exc
 
 from compute_api.api import faults
 from tests.unit import base
+from tests.unit import fakes
 
 REQ_ID = re.compile(r'^req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-'
                     r'[89ab][0-9a-f]{3}-[0-9a-f]{12}$')
@@ -69,6 +71,40 @@ class TestFaultShapes(base.APITestCase):
         self.assertFault(resp, 413, 'overLimit')
         self.assertGlanceNotCalled()
 
+    def test_oversized_body_is_413_fault_when_json_is_accepted(self):
+        # tempest's clients send Accept: application/json
+        resp = self.delete_image(body=b'x' * (114688 + 1),
+                                 headers={'Accept': 'application/json'})
+        self.assertFault(resp, 413, 'overLimit')
+        self.assertGlanceNotCalled()
+
+    def chunked_delete(self, size, identity=base.MEMBER):
+        """A DELETE whose body has no Content-Length (chunked encoding, as
+        the WSGI server hands it over: de-chunked, length unknown)."""
+        req = webob.Request.blank(f'/v2.1/images/{uuid.uuid4()}',
+                                  method='DELETE')
+        req.environ['HTTP_TRANSFER_ENCODING'] = 'chunked'
+        req.environ['wsgi.input'] = io.BytesIO(b'x' * size)
+        req.environ['wsgi.input_terminated'] = True
+        req.environ.pop('CONTENT_LENGTH', None)
+        if identity is not None:
+            req.environ[fakes.IDENTITY_KEY] = identity
+        return req.get_response(self.app)
+
+    def test_oversized_chunked_body_is_413(self):
+        self.assertIsNone(webob.Request.blank('/').content_length)
+        resp = self.chunked_delete(114688 + 1)
+        self.assertFault(resp, 413, 'overLimit')
+        self.assertGlanceNotCalled()
+
+    def test_oversized_chunked_body_is_413_before_authentication(self):
+        resp = self.chunked_delete(200000, identity=None)
+        self.assertFault(resp, 413, 'overLimit')
+
+    def test_chunked_body_at_the_limit_is_accepted(self):
+        resp = self.chunked_delete(114688)
+        self.assertEqual(204, resp.status_int, resp.body)
+
     def test_body_at_the_limit_is_accepted(self):
         resp = self.delete_image(body=b'x' * 114688)
         self.assertEqual(204, resp.status_int)
@@ -112,6 +148,26 @@ class TestFaultWrapper(base.base.BaseTestCase):
         def raiser(environ, start_response):
             raise webob.exc.HTTPRequestEntityTooLarge()
         resp = self._call(raiser)
+        self.assertEqual(413, resp.status_int)
+        self.assertIn('overLimit', resp.json)
+
+    def test_webob_json_error_is_translated(self):
+        # webob renders its own errors as JSON when the client accepts
+        # JSON: {"message": ..., "code": "503 Service Unavailable", ...}
+        @webob.dec.wsgify
+        def webob_json(req):
+            return webob.exc.HTTPServiceUnavailable(
+                explanation='<b>upstream</b>', headers={'Retry-After': '5'})
+        resp = self._call(webob_json, accept='application/json')
+        self.assertEqual(503, resp.status_int)
+        self.assertIn('serviceUnavailable', resp.json)
+        self.assertNotIn(b'<', resp.body)
+        self.assertEqual('5', resp.headers['Retry-After'])
+
+    def test_raised_webob_error_with_json_accepted_is_translated(self):
+        def raiser(environ, start_response):
+            raise webob.exc.HTTPRequestEntityTooLarge()
+        resp = self._call(raiser, accept='application/json')
         self.assertEqual(413, resp.status_int)
         self.assertIn('overLimit', resp.json)
 

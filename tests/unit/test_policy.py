@@ -137,6 +137,21 @@ class TestBrokenPolicyFile(base.APITestCase):
         resp = self.delete_image(identity=identity or self.MEMBER)
         self.assertEqual(204, resp.status_int, resp.body)
 
+    def test_rules_that_fail_when_evaluated_are_503(self):
+        # valid YAML and check strings, but no decision can be reached
+        for text in (f'"{RULE}": "rule:a"\n"a": "rule:a"\n',
+                     f'"{RULE}": "rule:a"\n"a": "rule:b"\n"b": "rule:a"\n',
+                     '"project_member_or_admin": '
+                     '"rule:project_member_or_admin"\n',
+                     f'"{RULE}": "project_id:%(project_id"\n',
+                     f'"{RULE}": "http://127.0.0.1:1/check"\n'):
+            self.set_policy(text)
+            self.assertUnavailable()
+            self.assertIn(f'The policy rule {RULE} could not be evaluated',
+                          self.log.output)
+        self.set_policy('{}\n')
+        self.assertAllowed()
+
     def test_malformed_deny_edit_is_503_not_204(self):
         self.assertAllowed()
         path = self.set_policy(self.BROKEN)

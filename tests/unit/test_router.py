@@ -86,6 +86,17 @@ class TestImageIds(base.APITestCase):
             self.assertLess(len(resp.json['itemNotFound']['message']), 100)
         self.assertGlanceNotCalled()
 
+    def test_non_ascii_text_is_shown_as_the_client_sent_it(self):
+        # the environ holds the path's UTF-8 bytes as a latin-1 string
+        resp = self.delete_image('\u00e9')
+        self.assertFault(resp, 404, 'itemNotFound', 'Image %C3%A9 could')
+        resp = self.delete_image(project='%C3%A9')
+        self.assertFault(resp, 400, 'badRequest', "project '%C3%A9'")
+        resp = self.delete_image(headers={
+            'OpenStack-API-Version': 'compute 2.\u00e9'.encode().decode(
+                'latin-1')})
+        self.assertFault(resp, 400, 'badRequest', '"2.%C3%A9"')
+
     def test_control_characters_anywhere_in_the_path_are_404(self):
         # Routes' patterns end in '$', which also matches before a final
         # line feed: '{uuid}\n' would otherwise route to '{uuid}'.
