@@ -24,6 +24,8 @@ import sys
 
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading as ks_loading
+from keystoneauth1.identity import generic as ks_generic
+from keystoneauth1.identity import v3 as ks_v3
 from oslo_config import cfg
 from oslo_log import log as logging
 from paste import deploy as paste_deploy
@@ -96,6 +98,20 @@ def _check_readable(path):
             f'{path} cannot be read by this process: {exc.strerror}.')
 
 
+def _missing_password_options(plugin, options):
+    """The user and password options a password plugin lacks: keystoneauth
+    only asks for them when it first authenticates (at the first request,
+    answered 500), as either of a name or an id will do."""
+    if not isinstance(plugin, (ks_generic.Password, ks_v3.Password)):
+        return []
+    missing = []
+    if not (options.username or options.user_id):
+        missing.append('username (or user_id)')
+    if not options.password:
+        missing.append('password')
+    return missing
+
+
 def check_auth_token_conf(conf):
     """Refuse a ``[keystone_authtoken]`` that could not validate a token.
 
@@ -119,6 +135,11 @@ def check_auth_token_conf(conf):
             f'[{group}] has no auth_type: set it (auth_type = password) and '
             'the service user\'s credentials, which auth_token needs to '
             f'validate tokens ({where}).')
+    missing = _missing_password_options(plugin, conf[group])
+    if missing:
+        raise ConfigurationError(
+            f'[{group}] lacks {", ".join(missing)}, which its auth_type '
+            f'needs to authenticate the service user ({where}).')
     strategy = (conf[group].memcache_security_strategy or 'none').lower()
     if (strategy != 'none'
             and importlib.util.find_spec('cryptography') is None):

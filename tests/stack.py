@@ -1018,6 +1018,29 @@ class Stack:
 # Command line
 
 
+def _stop_command(state, default_workdir=DEFAULT_WORKDIR):
+    down = 'tools/stack down'
+    if pathlib.Path(state['workdir']) != pathlib.Path(default_workdir):
+        down += f' --workdir {state["workdir"]}'
+    return down
+
+
+def cloud_instructions(state):
+    """What a stack without compute-api offers (``up --no-compute``)."""
+    admin = state['users']['admin']
+    return f"""\
+Endpoints (region {state['region']}; no compute service is registered):
+  keystone     {state['keystone_url']}
+  glance       {state['glance_url']}
+  memcached    {state['memcached']}
+Admin credentials: user admin, password {admin['password']}, project admin,
+domain {DEFAULT_DOMAIN}. State, passwords and ids: \
+{state['workdir']}/{STATE_FILE}
+Logs: {state['workdir']}/logs/
+
+Stop the stack: {_stop_command(state)}"""
+
+
 def instructions(state, default_workdir=DEFAULT_WORKDIR):
     """Human instructions: endpoints, a token, a delete, and how to stop."""
     user = state['users'][SAMPLE_IMAGE_OWNER]
@@ -1028,10 +1051,9 @@ def instructions(state, default_workdir=DEFAULT_WORKDIR):
             'password': user['password']}}},
         'scope': {'project': {'name': user['project_name'],
                               'domain': {'name': DEFAULT_DOMAIN}}}}})
-    down = 'tools/stack down'
+    down = _stop_command(state, default_workdir)
     workdir_arg = ''
     if pathlib.Path(state['workdir']) != pathlib.Path(default_workdir):
-        down += f' --workdir {state["workdir"]}'
         workdir_arg = f' --workdir {state["workdir"]}'
     return f"""\
 Endpoints (region {state['region']}):
@@ -1051,14 +1073,15 @@ Delete the sample image ({SAMPLE_IMAGE_NAME}, {image_id}) as \
   curl -i -X DELETE {state['compute_endpoint']}/images/{image_id} \\
     -H "X-Auth-Token: $TOKEN"
 
-or with openstacksdk (.venv/bin/python):
+or with openstacksdk (.venv/bin/python; once one of the two has deleted
+the image, the other answers 404, with openstacksdk ResourceNotFound):
   import openstack
   conn = openstack.connect(
       auth_url='{state['keystone_url']}', username='{SAMPLE_IMAGE_OWNER}',
       password='{user['password']}', project_name='{user['project_name']}',
       user_domain_name='Default', project_domain_name='Default',
       region_name='{state['region']}')
-  conn.compute.delete_image('{image_id}')
+  conn.compute.delete_image('{image_id}', ignore_missing=False)
 
 Verify it with tempest and compute-api's plugin (doc/source/verify.rst):
   .venv/bin/python -m tests.tempest_run{workdir_arg}
@@ -1074,17 +1097,20 @@ def _cmd_up(stack, args):
     running = stack.running()
     if running and set(running) >= set(stack.state.get('pids', {})):
         print(f'A stack is already running in {stack.workdir}.\n')
-        print(instructions(stack.state))
+        print(instructions(stack.state)
+              if 'compute-api' in stack.state.get('pids', {})
+              else cloud_instructions(stack.state))
         return 0
     if running:
         print(f'A stack in {stack.workdir} is partly running '
               f'({", ".join(running)}): run "down" first.', file=sys.stderr)
         return 1
     started = time.monotonic()
-    state = stack.up(start_compute=not args.no_compute)
+    state = stack.up(register_compute=not args.no_compute)
     print(f'Stack up in {time.monotonic() - started:.1f}s'
           f'{" (without compute-api)" if args.no_compute else ""}.\n')
-    print(instructions(state))
+    print(cloud_instructions(state) if args.no_compute
+          else instructions(state))
     return 0
 
 
@@ -1118,7 +1144,9 @@ def main(argv=None):
                         help='state, config, data and logs '
                              '(default: %(default)s)')
     parser.add_argument('--no-compute', action='store_true',
-                        help='up: do not start compute-api')
+                        help='up: Keystone and Glance only, with no compute '
+                             'service in the catalog (a cloud where the '
+                             'install guide starts)')
     parser.add_argument('--compute-workers', type=int, default=2,
                         help='up: compute-api gunicorn workers')
     args = parser.parse_args(argv)

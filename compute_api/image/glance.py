@@ -101,8 +101,11 @@ class ImageAPI:
                     allow_reauth=False,
                     headers={'Accept': 'application/json'})
         except ks_exc.ClientException as exc:
-            LOG.warning('Image service unreachable deleting image %s: %s',
-                        image_id, exc.__class__.__name__)
+            # keystoneauth's message names the URL that failed: Glance's,
+            # or Keystone's when this service's own token could not be had
+            LOG.warning('Image service unreachable deleting image %s: '
+                        '%s: %s', image_id, exc.__class__.__name__,
+                        str(exc)[:300])
             raise exception.ImageServiceUnavailable()
         except deadline.DeadlineExceeded:
             LOG.warning('Image service did not answer within '

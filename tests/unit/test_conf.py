@@ -192,6 +192,16 @@ class TestRefusesToStart(test_base.BaseTestCase):
         text = text.replace('auth_url = http://127.0.0.1:5000/v3\n', '')
         self.assertRefused(text, '[keystone_authtoken] lacks', 'auth_url')
 
+    def test_missing_user_or_password_is_named(self):
+        # keystoneauth itself asks for them only at the first request
+        for option, named in (('username = compute-api\n',
+                               'username (or user_id)'),
+                              ('password = secret\n', 'password')):
+            self.assertRefused(SERVICE_USER.replace(option, ''),
+                               '[keystone_authtoken] lacks', named)
+        self.init_app(SERVICE_USER.replace('username = compute-api\n',
+                                           'user_id = 0123abcd\n'))
+
     def test_unknown_auth_type(self):
         self.assertRefused(SERVICE_USER.replace('auth_type = password',
                                                 'auth_type = passwd'),
