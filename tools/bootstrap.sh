@@ -59,6 +59,20 @@ fi
 
 # The service's runtime environment: `pip install <source> gunicorn` as in the install guide (and
 # uwsgi, whose example configuration is tested too). Nothing else goes in here.
+# vpip VENV ARGS...: pip install quietly into VENV; on failure show pip's output and fail.
+vpip() {
+    local venv=$1 log
+    shift
+    log=$(mktemp)
+    if ! "$venv/bin/python" -m pip install -q "$@" > "$log" 2>&1; then
+        cat "$log" >&2
+        rm -f "$log"
+        echo "bootstrap: pip install $* failed in $venv" >&2
+        return 1
+    fi
+    rm -f "$log"
+}
+
 service_stamp="$SERVICE_VENV/.bootstrap-stamp"
 service_want="$(cat requirements.txt setup.cfg pyproject.toml \
     $(find compute_api etc/compute_api -type f ! -name '*.pyc' ! -name '*.sample' | sort) \
@@ -69,22 +83,11 @@ if [ ! -x "$SERVICE_VENV/bin/python" ]; then
 fi
 if [ ! -f "$service_stamp" ] || [ "$(cat "$service_stamp")" != "$service_want" ]; then
     echo "bootstrap: installing compute-api and its runtime requirements into $SERVICE_VENV" >&2
-    spip() {
-        local log
-        log=$(mktemp)
-        if ! "$SERVICE_VENV/bin/python" -m pip install -q "$@" > "$log" 2>&1; then
-            cat "$log" >&2
-            rm -f "$log"
-            echo "bootstrap: pip install $* failed in $SERVICE_VENV" >&2
-            return 1
-        fi
-        rm -f "$log"
-    }
-    spip --upgrade pip
+    vpip "$SERVICE_VENV" --upgrade pip
     # --force-reinstall --no-deps of the package itself: its version does not change with
     # every edit, and pip would otherwise keep the old build.
-    spip "$top" gunicorn uWSGI
-    spip --force-reinstall --no-deps "$top"
+    vpip "$SERVICE_VENV" "$top" gunicorn uWSGI
+    vpip "$SERVICE_VENV" --force-reinstall --no-deps "$top"
     "$SERVICE_VENV/bin/python" -c "import compute_api.wsgi"
     echo "$service_want" > "$service_stamp"
 fi
@@ -104,25 +107,14 @@ if [ ! -x "$NOVA_VENV/bin/python" ]; then
     "$PYTHON" -m venv "$NOVA_VENV"
 fi
 if [ ! -f "$nova_stamp" ] || [ "$(cat "$nova_stamp")" != "$nova_want" ]; then
-    npip() {
-        local log
-        log=$(mktemp)
-        if ! "$NOVA_VENV/bin/python" -m pip install -q "$@" > "$log" 2>&1; then
-            cat "$log" >&2
-            rm -f "$log"
-            echo "bootstrap: pip install $* failed in $NOVA_VENV" >&2
-            return 1
-        fi
-        rm -f "$log"
-    }
     if [ "$("$NOVA_VENV/bin/python" -m pip show nova 2>/dev/null | sed -n 's/^Version: //p')" \
             != "$NOVA_VERSION" ]; then
         echo "bootstrap: installing nova $NOVA_VERSION and compute-api into $NOVA_VENV" \
              "(1-2 minutes)" >&2
-        npip "nova==$NOVA_VERSION" python-memcached gunicorn "$top"
+        vpip "$NOVA_VENV" "nova==$NOVA_VERSION" python-memcached gunicorn "$top"
     else
         echo "bootstrap: rebuilding compute-api in $NOVA_VENV" >&2
-        npip --force-reinstall --no-deps "$top"
+        vpip "$NOVA_VENV" --force-reinstall --no-deps "$top"
     fi
     "$NOVA_VENV/bin/python" -c "import nova, memcache, compute_api.extension"
     echo "$nova_want" > "$nova_stamp"
