@@ -10,13 +10,13 @@ WSGI application (``nova.wsgi.osapi_compute:application``), Nova's own
 instance with the filter, the one section and the two pipeline entries
 that ``doc/source/nova-extension.rst`` tells operators to add.
 
-Nova runs against a stack of ``tests/stack.py`` (its Keystone, Glance and
+Nova runs against a stack of ``tests/stack/`` (its Keystone, Glance and
 memcached). It needs databases even for its API: sqlite files made once by
 ``nova-manage api_db sync`` and ``db sync`` (:func:`prepare_databases`)
 and copied for every instance. ``transport_url = fake:/`` stands in for a
 message broker, which the image calls never use. Like Keystone, Nova parses
 the process's command line, so gunicorn gets no arguments (see
-``tests/stack.py``).
+``tests/stack/processes.py``).
 
 Nova finds Glance, and clients find Nova, in a region of the catalog of
 their own (:func:`register_region`), so that nothing the other functional

@@ -1,4 +1,4 @@
-"""compute-api's tempest plugin against a stack of ``tests/stack.py``.
+"""compute-api's tempest plugin against a stack of ``tests/stack/``.
 
 ``python -m tests.tempest_run --workdir DIR`` makes a tempest workspace
 (``tempest init``) in ``DIR/tempest``, writes its ``etc/tempest.conf`` for

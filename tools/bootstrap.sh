@@ -24,6 +24,11 @@ command -v memcached >/dev/null 2>&1 || debs="$debs memcached"
 [ -x /usr/sbin/nginx ] || debs="$debs nginx-light"
 [ -x /usr/bin/uwsgi ] && [ -e /usr/lib/uwsgi/plugins/python3_plugin.so ] \
     || debs="$debs uwsgi-core uwsgi-plugin-python3"
+# The scaled stack (tools/stack up --scaled, tests/functional/test_scaled.py): PostgreSQL for
+# Keystone's and Glance's databases and HAProxy in front of several compute-api instances; the
+# stack runs private instances of both, never the system services.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || debs="$debs postgresql"
+[ -x /usr/sbin/haproxy ] || debs="$debs haproxy"
 if [ -n "$debs" ]; then
     echo "bootstrap: installing$debs (Debian packages)" >&2
     SUDO=""

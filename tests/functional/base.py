@@ -1,7 +1,7 @@
 """Base class of the functional tests: the real stack, called over HTTP.
 
 Every test talks to compute-api under gunicorn on 127.0.0.1, in front of a
-real Keystone and a real Glance (see ``tests/stack.py``). After an error the
+real Keystone and a real Glance (see ``tests/stack/``). After an error the
 tests check in Glance that the image is still there; after a 204, that it is
 gone.
 """
