@@ -25,6 +25,8 @@ no ``[keystone_authtoken]`` of its own. The version root may be in
 
 import logging
 import os
+import re
+from urllib import parse
 
 import webob
 import webob.dec
@@ -50,6 +52,10 @@ _RESPONSE_VERSION_HEADERS = (microversion.STANDARD_HEADER,
                              microversion.LEGACY_HEADER)
 # Set in the environ the router serves: the request came through LEGACY_ROOT.
 LEGACY_KEY = 'compute_api.legacy_v2'
+# The paths of the call below the version root (the router decides the rest)
+_IMAGE_PATH = re.compile(r'(/[^/]*)?/images/')
+_FORM_TYPES = re.compile(
+    r'\s*(application/x-www-form-urlencoded|multipart/form-data)', re.I)
 
 # Pieces built per configuration directory: a host loads one filter per
 # pipeline (Nova has two), and they share the enforcer and Glance session.
@@ -82,8 +88,7 @@ class ImagesFilter:
         the router's routes have it; ``LEGACY_KEY`` in it says whether the
         request came through the legacy root.
         """
-        if (environ.get('REQUEST_METHOD') != 'DELETE'
-                or environ.get('HTTP_X_IDENTITY_STATUS') != 'Confirmed'
+        if (environ.get('HTTP_X_IDENTITY_STATUS') != 'Confirmed'
                 or not environ.get('HTTP_X_USER_ID')):
             return None
         found = _split_root(environ.get('SCRIPT_NAME', ''),
@@ -91,12 +96,19 @@ class ImagesFilter:
         if found is None:
             return None
         script_name, root, path = found
+        if not _IMAGE_PATH.match(path) or _host_method(environ) != 'DELETE':
+            return None
         served = dict(environ, SCRIPT_NAME=script_name,
-                      PATH_INFO=router_mod.VERSION_ROOT + path)
+                      PATH_INFO=router_mod.VERSION_ROOT + path,
+                      REQUEST_METHOD='DELETE')
         served[LEGACY_KEY] = legacy = root == LEGACY_ROOT
         if legacy:
             for key in _REQUEST_VERSION_KEYS:
                 served.pop(key, None)
+        if router_mod.CONTROL_CHARS.search(path):
+            # No route has them (the router answers 404), but the host's
+            # routes, like ours before, may match '{id}\n' as '{id}'.
+            return served
         match = self.router.match(served)
         if match is None or match['controller'] is None:
             return None
@@ -107,6 +119,30 @@ class ImagesFilter:
         if version > microversion.MAX_IMAGE_PROXY_VERSION:
             return None
         return served
+
+
+def _host_method(environ):
+    """The method the host's router will act on.
+
+    Routes' middleware, which Nova's router uses, lets a ``_method`` in the
+    query string (any request) or in a form's body (a POST) stand for the
+    request's method; a GET with ``?_method=delete`` is routed as a DELETE.
+    The filter must see the request as the host will, or such a request
+    would be deleted by the host, past the filter's policy and id checks.
+    """
+    method = environ.get('REQUEST_METHOD', '')
+    if '_method' in environ.get('QUERY_STRING', ''):
+        values = parse.parse_qs(environ['QUERY_STRING'],
+                                keep_blank_values=True).get('_method')
+        if values and values[-1]:  # webob's MultiDict: the last one
+            return values[-1].upper()
+    elif method == 'POST' and _FORM_TYPES.match(
+            environ.get('CONTENT_TYPE', '')):
+        # webob keeps the parsed body in the environ for the host to read
+        override = webob.Request(environ).POST.get('_method')
+        if override:
+            return str(override).upper()
+    return method
 
 
 def _split_root(script_name, path):

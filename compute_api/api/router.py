@@ -32,7 +32,7 @@ ROUTES = {
 # C0 control characters and DEL: no route has them. Routes' patterns end in
 # '$', which also matches before a final line feed, so '{id}\n' would be
 # routed as '{id}'; such paths are not routed at all.
-_CONTROL_CHARS = re.compile(r'[\x00-\x1f\x7f]')
+CONTROL_CHARS = re.compile(r'[\x00-\x1f\x7f]')
 
 
 def _method_not_allowed(req, allowed):
@@ -69,7 +69,7 @@ class APIRouter:
         """The route of a request, or None for a path no route has. A
         known path asked with a method it has no action for matches with
         ``controller`` None and the methods it has in ``allowed``."""
-        if _CONTROL_CHARS.search(environ.get('PATH_INFO', '')):
+        if CONTROL_CHARS.search(environ.get('PATH_INFO', '')):
             return None
         return self._mapper.match(environ=environ)
 

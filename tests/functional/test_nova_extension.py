@@ -137,6 +137,38 @@ class TestServedByTheFilter(NovaExtensionTestCase):
         self.assertEqual(404, resp.status_code)
         self.assertImageKept(image_id)
 
+    def test_line_feed_and_method_override_do_not_pass_the_filter(self):
+        """Nova's routes match '{id}\\n' as '{id}', and its router takes
+        '?_method=delete' on a GET as a DELETE: the filter serves both (its
+        404 for the line feed, its policy and id check for the override)
+        instead of passing them to Nova."""
+        image_id = self.stack.create_image()
+        for path in (f'/v2.1/images/{image_id}%0A',
+                     f'/v2.1/images/{image_id}%0A%0A'):
+            resp = self.call(path)
+            self.assertFault(resp, 404, 'itemNotFound')
+        resp = self.call(f'/v2.1/images/{image_id}?_method=delete',
+                         method='GET', user='demo-reader')
+        self.assertFault(resp, 403, 'forbidden')
+        resp = self.call(f'/v2.1/images/{image_id}%3Fjunk?_method=delete',
+                         method='GET')
+        self.assertFault(resp, 404, 'itemNotFound')
+        self.assertImageKept(image_id)
+        resp = self.call(f'/v2.1/images/{image_id}?_method=delete',
+                         method='GET')
+        self.assertDeleted(resp, image_id)
+
+    def test_nova_alone_takes_the_line_feed_and_the_override(self):
+        """For the record, the same requests to Nova without the filter."""
+        image_id = self.stack.create_image()
+        resp = self.call(f'/v2.1/images/{image_id}%0A',
+                         url=self.plain['url'])
+        self.assertDeleted(resp, image_id)
+        image_id = self.stack.create_image()
+        resp = self.call(f'/v2.1/images/{image_id}?_method=delete',
+                         method='GET', url=self.plain['url'])
+        self.assertDeleted(resp, image_id)
+
     def test_project_mismatch_is_400(self):
         image_id = self.stack.create_image()
         other = self.project_id('alt-member')

@@ -190,6 +190,51 @@ class TestServed(ExtensionTestCase):
         self.assertIn(RULE, resp.json['forbidden']['message'])
         self.assertEqual([], self.glance.requests)
 
+    def test_control_characters_are_the_filters_404(self):
+        # passed on, the host's routes would match '{id}\n' as '{id}'
+        real = str(uuid.uuid4())
+        for junk in ('\n', '\n\n', '\r', '\t', '\x00', '\x7f'):
+            for project in (None, base.PROJECT):
+                prefix = '/v2.1' if project is None else f'/v2.1/{project}'
+                resp = self.request(f'{prefix}/images/{real}',
+                                    method='DELETE',
+                                    PATH_INFO=f'{prefix}/images/{real}{junk}')
+                # the router's own 404, before the microversion is read
+                self.assertEqual(404, resp.status_int, resp.body)
+                self.assertEqual(['itemNotFound'], list(resp.json))
+        self.assertEqual([], HostApp.seen)
+        self.assertEqual([], self.glance.requests)
+
+    def test_method_override_is_served_as_the_host_would_route_it(self):
+        # Routes' middleware (Nova's router) turns these into a DELETE: the
+        # filter serves them, its policy and id checks first
+        real = str(uuid.uuid4())
+        for method, query in (('GET', '_method=delete'),
+                              ('GET', '_method=get&_method=DELETE'),
+                              ('POST', '_method=DELETE'),
+                              ('PUT', 'x=1&_method=delete')):
+            resp = self.request(f'/v2.1/images/{real}%3Fjunk?{query}',
+                                method=method)
+            self.assertServed(resp, 404)
+        resp = self.request(f'/v2.1/images/{real}?_method=DELETE',
+                            method='GET', identity=READER)
+        self.assertServed(resp, 403)
+        self.assertEqual([], HostApp.seen)
+        self.assertEqual([], self.glance.requests)
+
+    def test_form_post_method_override_is_served(self):
+        real = str(uuid.uuid4())
+        req = webob.Request.blank(f'/v2.1/images/{real}', method='POST',
+                                  POST={'_method': 'delete'})
+        req.environ[fakes.IDENTITY_KEY] = READER
+        resp = req.get_response(self.app)
+        self.assertServed(resp, 403)
+        self.assertEqual([], HostApp.seen)
+        # a GET override to another method is still the host's
+        resp = self.request(f'/v2.1/images/{real}?_method=PUT',
+                            method='GET')
+        self.assertPassedOn(resp, '/v2.1', f'/images/{real}')
+
     def test_reserved_characters_stay_in_the_id(self):
         real = str(uuid.uuid4())
         for junk in ('?x', '#x', '?', ' x'):
