@@ -91,8 +91,10 @@ def _check_readable(path):
             pass
     except FileNotFoundError:
         raise ConfigurationError(
-            f'{path} does not exist. Set {CONFIG_DIR_ENV} to the directory '
-            f'that holds {CONFIG_FILE} (default {DEFAULT_CONFIG_DIR}).')
+            f'{path} does not exist. Set {CONFIG_DIR_ENV} (or, in a Paste '
+            f'file, the {CONFIG_DIR_OPTION} option of the filter or app) '
+            f'to the directory that holds {CONFIG_FILE} (default '
+            f'{DEFAULT_CONFIG_DIR}).')
     except OSError as exc:
         raise ConfigurationError(
             f'{path} cannot be read by this process: {exc.strerror}.')

@@ -60,6 +60,9 @@ def tempest_conf_sections(state, workspace, region=None, mode='standalone'):
             'auth_version': 'v3',
             'region': region,
             'v3_endpoint_type': 'public',
+            # a stack with TLS (--scaled): its own CA, for every client
+            **({'ca_certificates_file': state['ca_file']}
+               if state.get('ca_file') else {}),
         },
         'service_available': {
             'glance': 'true',
