@@ -12,11 +12,14 @@ logs its requests in ``logs/<instance>-app.log``.
 """
 
 import concurrent.futures
+import json
 import os
 import pathlib
 import re
 import shutil
 import signal
+import socket
+import ssl
 import tempfile
 import threading
 import time
@@ -188,6 +191,131 @@ class TestScaledStack(testtools.TestCase):
         image_id = self.create_images(1)[0]
         conn.compute.delete_image(image_id, ignore_missing=False)
         self.assertGone(image_id)
+
+    # What HAProxy itself answers and logs ----------------------------------
+
+    def tls_connection(self, ciphers=None):
+        """A TLS socket to HAProxy, verified with the stack's CA; with
+        ``ciphers``, TLS 1.2 with only these."""
+        context = ssl.create_default_context(cafile=self.state['ca_file'])
+        if ciphers:
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
+            context.set_ciphers(ciphers)
+        raw = socket.create_connection(
+            ('127.0.0.1', self.state['ports']['haproxy']), timeout=20)
+        self.addCleanup(raw.close)
+        return context.wrap_socket(raw, server_hostname='127.0.0.1')
+
+    def start_chunked_delete(self, image_id):
+        """A DELETE whose chunked body never comes; returns its socket."""
+        conn = self.tls_connection()
+        conn.sendall(f'DELETE /v2.1/images/{image_id} HTTP/1.1\r\n'
+                     'Host: 127.0.0.1\r\n'
+                     'Transfer-Encoding: chunked\r\n\r\n'.encode())
+        return conn
+
+    def read_answer(self, conn):
+        """``(status, {lowercase header: value}, body)`` of one answer
+        that ends with the connection."""
+        data = b''
+        while chunk := conn.recv(65536):
+            data += chunk
+        head, _, body = data.partition(b'\r\n\r\n')
+        lines = head.decode('latin-1').split('\r\n')
+        headers = dict((k.strip().lower(), v.strip()) for k, v in
+                       (line.split(':', 1) for line in lines[1:]))
+        return int(lines[0].split()[1]), headers, body
+
+    def assertHAProxyFault(self, status, name, headers, body):
+        self.assertTrue(headers['content-type'].startswith(
+            'application/json'), headers)
+        fault = json.loads(body)
+        self.assertEqual([name], list(fault))
+        self.assertEqual(status, fault[name]['code'])
+        self.assertTrue(fault[name]['message'])
+        request_id = headers['x-openstack-request-id']
+        self.assertRegex(request_id, r'^req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]'
+                                     r'{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$')
+        self.assertEqual(request_id, headers['x-compute-request-id'])
+
+    def test_stalled_chunked_requests_do_not_take_instances_down(self):
+        # More DELETEs that never send their body than the instances have
+        # workers: HAProxy holds them itself until the request timeout.
+        stalled = [self.start_chunked_delete(uuid.uuid4()) for _ in range(6)]
+        time.sleep(3.5)  # more than two health checks
+        self.assertEqual({'UP'}, set(haproxy.server_status(self.state)
+                                     .values()))
+        image_id = self.create_images(1)[0]
+        token = self.token()
+        sent = time.monotonic()
+        self.assertEqual(204, self.delete(image_id, token).status_code)
+        self.assertLess(time.monotonic() - sent, 5)
+        self.assertGone(image_id)
+        # The stalled requests end with HAProxy's 408, as a fault.
+        status, headers, body = self.read_answer(stalled[0])
+        self.assertEqual(408, status)
+        self.assertHAProxyFault(408, 'computeFault', headers, body)
+
+    def test_haproxy_answers_a_bad_chunked_body_with_a_fault(self):
+        image_id = self.create_images(1)[0]
+        conn = self.start_chunked_delete(image_id)
+        time.sleep(0.5)
+        conn.sendall(b'not-a-chunk-size\r\n')
+        status, headers, body = self.read_answer(conn)
+        self.assertEqual(400, status)
+        self.assertHAProxyFault(400, 'badRequest', headers, body)
+        self.assertIsNotNone(stack.glance_image(self.state, self.admin,
+                                                image_id))
+
+    def test_no_instance_up_is_a_fault_with_a_request_id(self):
+        image_id = self.create_images(1)[0]
+        token = self.token()
+        files = [pathlib.Path(instance['disable_file'])
+                 for instance in self.state['instances'].values()]
+
+        def restore():
+            for path in files:
+                path.unlink(missing_ok=True)
+            haproxy.wait_status(self.state, 'UP')
+        self.addCleanup(restore)
+        for path in files:
+            path.touch()
+        haproxy.wait_status(self.state, 'DOWN')
+        response = self.delete(image_id, token)
+        self.assertEqual(503, response.status_code)
+        self.assertHAProxyFault(
+            503, 'serviceUnavailable',
+            {k.lower(): v for k, v in response.headers.items()},
+            response.content)
+        self.assertIsNotNone(stack.glance_image(self.state, self.admin,
+                                                image_id))
+
+    def test_query_strings_are_not_logged(self):
+        image_id = self.create_images(1)[0]
+        canary = f'canary-{uuid.uuid4()}'
+        response = requests.delete(
+            f'{self.state["compute_endpoint"]}/images/{image_id}',
+            params={'token': canary},
+            headers={'X-Auth-Token': self.token()},
+            verify=self.state['ca_file'], timeout=60)
+        self.assertIn(response.status_code, (204, 400))
+        # HAProxy logs a request once its answer is sent.
+        line = f'"DELETE /v2.1/images/{image_id} HTTP/1.1"'
+        deadline = time.monotonic() + 5
+        while (line not in (log := (self.logs / 'haproxy.log').read_text())
+               and time.monotonic() < deadline):
+            time.sleep(0.1)
+        self.assertTrue(line in log, f'no {line} in haproxy.log')
+        self.assertFalse(canary in log, f'{canary} in haproxy.log')
+
+    def test_tls_1_2_only_with_ecdhe_and_aead(self):
+        # RSA key exchange, and CBC ciphers, are refused.
+        for cipher in ('AES128-SHA', 'AES128-GCM-SHA256',
+                       'ECDHE-RSA-AES128-SHA'):
+            self.assertRaises(ssl.SSLError, self.tls_connection, cipher)
+        conn = self.tls_connection('ECDHE-RSA-AES128-GCM-SHA256')
+        self.assertEqual(('ECDHE-RSA-AES128-GCM-SHA256', 'TLSv1.2'),
+                         conn.cipher()[:2])
 
     # Glance over HTTPS ------------------------------------------------------
 

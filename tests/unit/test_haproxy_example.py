@@ -6,11 +6,13 @@ in front of two instances; these checks read it as text.
 """
 
 import configparser
+import json
 import os
 import re
 
 from oslotest import base as test_base
 
+from compute_api.api import faults
 from tests.stack import haproxy
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
@@ -90,6 +92,58 @@ class TestHAProxyExample(test_base.BaseTestCase):
         for header in ('Forwarded', 'X-Forwarded-Prefix'):
             self.assertIn(f'del-header {header}', requests)
         self.assertIn('set-header X-Forwarded-Proto https', requests)
+
+    def test_whole_requests_are_read_before_an_instance_gets_them(self):
+        # A client that never finishes its body holds a connection of
+        # HAProxy, not a worker of an instance.
+        text = read(EXAMPLE)
+        self.assertIn('http-buffer-request', directives(text, 'option'))
+        timeouts = dict(v.split() for v in directives(text, 'timeout'))
+        self.assertLessEqual(seconds(timeouts['http-request']), 10)
+
+    def test_haproxy_errors_are_compute_faults_with_a_request_id(self):
+        text = read(EXAMPLE)
+        self.assertEqual(['req-%[uuid(4)]'],
+                         directives(text, 'unique-id-format'))
+        statuses = set()
+        for rule in directives(text, 'http-error'):
+            match = re.fullmatch(
+                r'status (\d+) content-type "application/json; '
+                r'charset=UTF-8" string \'([^\']+)\' '
+                r'hdr x-openstack-request-id %\[unique-id\] '
+                r'hdr x-compute-request-id %\[unique-id\]', rule)
+            self.assertIsNotNone(match, rule)
+            status = int(match.group(1))
+            name = faults.FAULT_NAMES.get(status, faults.DEFAULT_FAULT_NAME)
+            body = json.loads(match.group(2))
+            self.assertEqual([name], list(body))
+            self.assertEqual(status, body[name]['code'])
+            self.assertTrue(body[name]['message'])
+            statuses.add(status)
+        self.assertLessEqual({400, 408, 500, 502, 503, 504}, statuses)
+
+    def test_query_strings_are_not_logged(self):
+        text = read(EXAMPLE)
+        self.assertNotIn('httplog', directives(text, 'option'))
+        [log_format] = directives(text, 'log-format')
+        self.assertIn('%HM %HPO %HV', log_format)
+        # %r (the request line), %HU (the URI) and %HQ (the query) would
+        # log a query string.
+        variables = set(re.findall(r'%(?:\{[^}]*\})?(\w+)', log_format))
+        self.assertIn('HPO', variables)
+        self.assertEqual(set(), variables & {'r', 'HU', 'HQ'})
+
+    def test_tls_ciphers_have_forward_secrecy_and_aead(self):
+        text = read(EXAMPLE)
+        [ciphers] = directives(text, 'ssl-default-bind-ciphers')
+        for cipher in ciphers.split(':'):
+            self.assertTrue(cipher.startswith('ECDHE-'), cipher)
+            self.assertRegex(cipher,
+                             r'-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)$')
+        [suites] = directives(text, 'ssl-default-bind-ciphersuites')
+        self.assertTrue(suites.split(':'))
+        self.assertEqual(['ssl-min-ver TLSv1.2'],
+                         directives(text, 'ssl-default-bind-options'))
 
     def test_the_stack_renders_its_own_places(self):
         text = haproxy.render(
