@@ -32,6 +32,20 @@ def read(path):
         return f.read()
 
 
+def guide_includes():
+    """The files the install guide shows with ``literalinclude``."""
+    return [os.path.normpath(os.path.join(os.path.dirname(GUIDE), target))
+            for target in re.findall(r'^\.\. literalinclude::\s+(\S+)',
+                                     read(GUIDE), re.MULTILINE)]
+
+
+def packaged_files():
+    """The files the package installs (setup.cfg's data_files)."""
+    setup = configparser.ConfigParser()
+    setup.read(os.path.join(REPO, 'setup.cfg'))
+    return setup['files']['data_files'].split()
+
+
 def nginx_values(name):
     """The values of every ``name`` directive of the nginx example."""
     return re.findall(rf'^\s*{name}\s+(.+?);\s*$', read(NGINX), re.MULTILINE)
@@ -60,20 +74,12 @@ def glance_worst_wait():
 class TestNginxExample(test_base.BaseTestCase):
 
     def test_the_install_guide_shows_the_shipped_file(self):
-        guide = read(GUIDE)
-        included = [os.path.normpath(os.path.join(os.path.dirname(GUIDE),
-                                                  target))
-                    for target in re.findall(r'^\.\. literalinclude::\s+(\S+)',
-                                             guide, re.MULTILINE)]
-        self.assertIn(NGINX, included)
+        self.assertIn(NGINX, guide_includes())
         # No second copy in the guide that could drift from the file.
-        self.assertNotIn('.. code-block:: nginx', guide)
+        self.assertNotIn('.. code-block:: nginx', read(GUIDE))
 
     def test_it_is_installed_with_the_package(self):
-        setup = configparser.ConfigParser()
-        setup.read(os.path.join(REPO, 'setup.cfg'))
-        self.assertIn(os.path.relpath(NGINX, REPO),
-                      setup['files']['data_files'].split())
+        self.assertIn(os.path.relpath(NGINX, REPO), packaged_files())
 
     def test_body_limit_and_fault_are_the_services(self):
         ((_group, (opt,)),) = middleware_opts.list_opts_sizelimit()

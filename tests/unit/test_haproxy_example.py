@@ -5,7 +5,6 @@ tests/functional/test_scaled.py runs it (rendered by tests/stack/haproxy.py)
 in front of two instances; these checks read it as text.
 """
 
-import configparser
 import json
 import os
 import re
@@ -14,6 +13,7 @@ from oslotest import base as test_base
 
 from compute_api.api import faults
 from tests.stack import haproxy
+from tests.unit import test_deploy_examples
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -44,18 +44,11 @@ def seconds(value):
 class TestHAProxyExample(test_base.BaseTestCase):
 
     def test_it_is_installed_with_the_package(self):
-        setup = configparser.ConfigParser()
-        setup.read(os.path.join(REPO, 'setup.cfg'))
         self.assertIn(os.path.relpath(EXAMPLE, REPO),
-                      setup['files']['data_files'].split())
+                      test_deploy_examples.packaged_files())
 
     def test_the_install_guide_shows_the_shipped_file(self):
-        guide = read(GUIDE)
-        included = [os.path.normpath(os.path.join(os.path.dirname(GUIDE),
-                                                  target))
-                    for target in re.findall(r'^\.\. literalinclude::\s+(\S+)',
-                                             guide, re.MULTILINE)]
-        self.assertIn(EXAMPLE, included)
+        self.assertIn(EXAMPLE, test_deploy_examples.guide_includes())
 
     def test_health_checks_use_the_healthcheck(self):
         text = read(EXAMPLE)
