@@ -124,9 +124,14 @@ class Run:
 
     def go(self):
         window = []
-        restarter = threading.Thread(target=self.restart_glance_midway,
-                                     args=(window,))
-        restarter.start()
+        took = self.with_clients(self.restart_glance_midway, window)
+        return took, window
+
+    def with_clients(self, fault, record):
+        """Run ``fault(record)`` in a thread beside the clients; return the
+        clients' wall time, once both are done."""
+        injector = threading.Thread(target=fault, args=(record,))
+        injector.start()
         threads = [threading.Thread(target=self.client)
                    for _ in range(self.clients)]
         started = time.monotonic()
@@ -134,8 +139,8 @@ class Run:
             thread.start()
         for thread in threads:
             thread.join()
-        restarter.join()
-        return time.monotonic() - started, window
+        injector.join()
+        return time.monotonic() - started
 
 
 def account(state, images, results, window):

@@ -99,17 +99,7 @@ class Run(soak.Run):
 
     def go(self):
         windows = {}
-        injector = threading.Thread(target=self.inject, args=(windows,))
-        threads = [threading.Thread(target=self.client)
-                   for _ in range(self.clients)]
-        started = time.monotonic()
-        injector.start()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        injector.join()
-        return time.monotonic() - started, windows
+        return self.with_clients(self.inject, windows), windows
 
 
 def in_a_window(status, start, end, windows):
