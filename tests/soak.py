@@ -168,18 +168,23 @@ def account(state, images, results, window):
     return problems
 
 
-def report(args, results, elapsed, window, rss, problems):
+def print_statuses_and_latency(results):
+    """The 'by status' and 'latency ms' lines of a soak's results."""
     durations = sorted((end - start) * 1000
                        for *_, start, end in results)
     counts = collections.Counter(r[2] for r in results)
     q = statistics.quantiles(durations, n=100) if len(durations) > 1 else [0]
-    print(f'requests: {len(results)} from {args.clients} clients, '
-          f'{args.workers} compute-api workers, in {elapsed:.1f} s '
-          f'({len(results) / elapsed:.1f}/s)')
     print('by status: ' + ', '.join(f'{k}: {v}' for k, v in
                                     sorted(counts.items(), key=str)))
     print(f'latency ms: median {statistics.median(durations):.1f}, '
           f'p90 {q[89]:.1f}, p99 {q[98]:.1f}, max {durations[-1]:.1f}')
+
+
+def report(args, results, elapsed, window, rss, problems):
+    print(f'requests: {len(results)} from {args.clients} clients, '
+          f'{args.workers} compute-api workers, in {elapsed:.1f} s '
+          f'({len(results) / elapsed:.1f}/s)')
+    print_statuses_and_latency(results)
     if window:
         print(f'glance restart: down for {window[1] - window[0]:.1f} s')
     print(f'compute-api worker RSS: {rss[0] / 1024:.1f} MiB -> '

@@ -40,7 +40,6 @@ import os
 import pathlib
 import re
 import signal
-import statistics
 import sys
 import tempfile
 import threading
@@ -155,16 +154,10 @@ def served_by(state):
 
 def report(args, results, elapsed, windows, retried, problems, state,
            started):
-    durations = sorted((end - start) * 1000 for *_, start, end in results)
-    counts = collections.Counter(r[2] for r in results)
-    q = statistics.quantiles(durations, n=100)
     print(f'requests: {len(results)} from {args.clients} clients, 2 '
           f'instances x {args.workers} workers behind HAProxy, in '
           f'{elapsed:.1f} s ({len(results) / elapsed:.1f}/s)')
-    print('by status: ' + ', '.join(f'{k}: {v}' for k, v in
-                                    sorted(counts.items(), key=str)))
-    print(f'latency ms: median {statistics.median(durations):.1f}, '
-          f'p90 {q[89]:.1f}, p99 {q[98]:.1f}, max {durations[-1]:.1f}')
+    soak.print_statuses_and_latency(results)
     for what, (a, b) in windows.items():
         print(f'{what}: {a - started:.1f} s to {b - started:.1f} s '
               f'({b - a:.1f} s)')

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Prepare a development environment from a clean clone: Debian's memcached and two virtual
+# Prepare a development environment from a clean clone: Debian's packages and three virtual
 # environments:
 #   .venv          the test tools: the service (editable), its test requirements, the clients
 #                  and the real Keystone and Glance that tools/stack runs on loopback;
 #   .venv-service  the service as an operator installs it (doc/source/install.rst): the package
 #                  built from this source with its runtime requirements only, plus the WSGI
 #                  servers. tools/stack and the functional tests run compute-api from here, so a
-#                  runtime dependency missing from requirements.txt fails the suite.
+#                  runtime dependency missing from requirements.txt fails the suite;
+#   .venv-nova     Nova's API with compute-api's filter, for the extension's tests.
 # Safe to run again: it only installs what is missing or out of date (the service is rebuilt
 # whenever its source changed).
 set -euo pipefail
@@ -38,32 +39,6 @@ if [ -n "$debs" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $debs >/dev/null
 fi
 
-stamp="$VENV/.bootstrap-stamp"
-want="$(cat requirements.txt test-requirements.txt setup.cfg tempest-plugin/pyproject.toml \
-    | sha256sum | cut -d' ' -f1)"
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "bootstrap: creating $VENV" >&2
-    "$PYTHON" -m venv "$VENV"
-fi
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    echo "bootstrap: installing Python requirements into $VENV (about a minute)" >&2
-    pip_q() { "$VENV/bin/python" -m pip install -q "$@" 2>&1 | grep -v -e "is ignored: it is neither" -e "BuildBackendWarning" || true; }
-    pip_q --upgrade pip
-    pip_q -r requirements.txt -r test-requirements.txt
-    pip_q -e . --no-deps
-    # compute-api's tempest plugin: a distribution of its own (tempest-plugin/), so that
-    # tempest is never a dependency of the service; editable, found by tempest through its
-    # tempest.test_plugins entry point.
-    plugin_log=$(mktemp)
-    "$VENV/bin/python" -m pip install -q -e ./tempest-plugin --no-deps > "$plugin_log" 2>&1 \
-        || { cat "$plugin_log" >&2; rm -f "$plugin_log"; exit 1; }
-    rm -f "$plugin_log"
-    "$VENV/bin/python" -c "import compute_api, keystone, glance, compute_api_tempest_plugin"
-    echo "$want" > "$stamp"
-fi
-
-# The service's runtime environment: `pip install <source> gunicorn` as in the install guide (and
-# uwsgi, whose example configuration is tested too). Nothing else goes in here.
 # vpip VENV ARGS...: pip install quietly into VENV; on failure show pip's output and fail.
 vpip() {
     local venv=$1 log
@@ -78,14 +53,38 @@ vpip() {
     rm -f "$log"
 }
 
+# make_venv VENV: create VENV unless it exists.
+make_venv() {
+    if [ ! -x "$1/bin/python" ]; then
+        echo "bootstrap: creating $1" >&2
+        "$PYTHON" -m venv "$1"
+    fi
+}
+
+stamp="$VENV/.bootstrap-stamp"
+want="$(cat requirements.txt test-requirements.txt setup.cfg tempest-plugin/pyproject.toml \
+    | sha256sum | cut -d' ' -f1)"
+make_venv "$VENV"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    echo "bootstrap: installing Python requirements into $VENV (about a minute)" >&2
+    vpip "$VENV" --upgrade pip
+    vpip "$VENV" -r requirements.txt -r test-requirements.txt
+    vpip "$VENV" -e . --no-deps
+    # compute-api's tempest plugin: a distribution of its own (tempest-plugin/), so that
+    # tempest is never a dependency of the service; editable, found by tempest through its
+    # tempest.test_plugins entry point.
+    vpip "$VENV" -e ./tempest-plugin --no-deps
+    "$VENV/bin/python" -c "import compute_api, keystone, glance, compute_api_tempest_plugin"
+    echo "$want" > "$stamp"
+fi
+
+# The service's runtime environment: `pip install <source> gunicorn` as in the install guide (and
+# uwsgi, whose example configuration is tested too). Nothing else goes in here.
 service_stamp="$SERVICE_VENV/.bootstrap-stamp"
 service_want="$(cat requirements.txt setup.cfg pyproject.toml \
     $(find compute_api etc/compute_api -type f ! -name '*.pyc' ! -name '*.sample' | sort) \
     | sha256sum | cut -d' ' -f1)"
-if [ ! -x "$SERVICE_VENV/bin/python" ]; then
-    echo "bootstrap: creating $SERVICE_VENV" >&2
-    "$PYTHON" -m venv "$SERVICE_VENV"
-fi
+make_venv "$SERVICE_VENV"
 if [ ! -f "$service_stamp" ] || [ "$(cat "$service_stamp")" != "$service_want" ]; then
     echo "bootstrap: installing compute-api and its runtime requirements into $SERVICE_VENV" >&2
     vpip "$SERVICE_VENV" --upgrade pip
@@ -107,10 +106,7 @@ NOVA_VENV=${COMPUTE_API_NOVA_VENV:-$top/.venv-nova}
 NOVA_VERSION=34.0.0
 nova_stamp="$NOVA_VENV/.bootstrap-stamp"
 nova_want="nova==$NOVA_VERSION $service_want"
-if [ ! -x "$NOVA_VENV/bin/python" ]; then
-    echo "bootstrap: creating $NOVA_VENV" >&2
-    "$PYTHON" -m venv "$NOVA_VENV"
-fi
+make_venv "$NOVA_VENV"
 if [ ! -f "$nova_stamp" ] || [ "$(cat "$nova_stamp")" != "$nova_want" ]; then
     if [ "$("$NOVA_VENV/bin/python" -m pip show nova 2>/dev/null | sed -n 's/^Version: //p')" \
             != "$NOVA_VERSION" ]; then
