@@ -5,12 +5,15 @@ own config directory and port) so they can change its configuration without
 disturbing the other tests.
 """
 
+import concurrent.futures
 import configparser
 import os
 import socket
 import time
 from urllib import parse
 import uuid
+
+import requests
 
 from tests import stack
 from tests.functional import base
@@ -218,6 +221,30 @@ class TestLogs(base.FunctionalTestCase):
 
 class TestDeploymentExamples(base.FunctionalTestCase):
 
+    def assertKeptAliveClientsServed(self, url, threads=8, each=60):
+        """Clients that keep connections alive (as keystoneauth1 and
+        requests do) get every answer: a worker that closes the connection
+        after its response says so, or a client may send its next request
+        on a connection being closed ("Remote end closed connection")."""
+        def client():
+            session = requests.Session()
+            answers = []
+            for _ in range(each):
+                try:
+                    resp = session.get(url + '/')
+                except requests.ConnectionError as exc:
+                    answers.append(repr(exc))
+                else:
+                    answers.append((resp.status_code,
+                                    resp.headers.get('Connection')))
+            session.close()
+            return answers
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            answers = [answer for result in
+                       pool.map(lambda _: client(), range(threads))
+                       for answer in result]
+        self.assertEqual([(200, 'close')] * threads * each, answers)
+
     def test_gunicorn_example_config_serves_deletes(self):
         example = os.path.join(stack.REPO_ROOT, 'etc', 'compute_api',
                                'gunicorn.conf.py.example')
@@ -245,6 +272,7 @@ class TestDeploymentExamples(base.FunctionalTestCase):
         self.addCleanup(stack.stop_process, pid)
         url = f'http://127.0.0.1:{port}'
         stack.wait_http(name, url + '/', pid, log, 30)
+        self.assertKeptAliveClientsServed(url)
         image_id = self.stack.create_image()
         # a client that wrongly puts a secret in the query string
         canary = f'canary-{uuid.uuid4().hex}'
@@ -292,6 +320,7 @@ class TestDeploymentExamples(base.FunctionalTestCase):
         self.addCleanup(stack.stop_process, pid)
         url = f'http://127.0.0.1:{port}'
         stack.wait_http(name, url + '/', pid, log, 30)
+        self.assertKeptAliveClientsServed(url)
         image_id = self.stack.create_image()
         self.assertDeleted(self.delete(image_id, url=url), image_id)
         other = self.stack.create_image()

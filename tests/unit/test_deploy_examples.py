@@ -132,6 +132,8 @@ class TestWSGIServerExamples(test_base.BaseTestCase):
         parser.read(UWSGI)
         self.assertEqual('setscheme:http', parser['uwsgi']['route-run'])
         self.assertEqual('127.0.0.1:8774', parser['uwsgi']['http-socket'])
+        # it closes every connection, and must say so to kept-alive clients
+        self.assertEqual('Connection: close', parser['uwsgi']['add-header'])
         (read_timeout,) = nginx_values('proxy_read_timeout')
         self.assertGreater(seconds(read_timeout),
                            int(parser['uwsgi']['harakiri']))
