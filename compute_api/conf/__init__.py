@@ -1,9 +1,10 @@
 """Configuration options, one module per option group."""
 
 from compute_api.conf import glance
+from compute_api.conf import token_cache
 from compute_api.conf import wsgi
 
-_MODULES = (glance, wsgi)
+_MODULES = (glance, token_cache, wsgi)
 
 
 def register_opts(conf):

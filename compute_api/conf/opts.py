@@ -4,6 +4,7 @@ from oslo_middleware import cors
 
 from compute_api.conf import glance
 from compute_api.conf import keystone_authtoken
+from compute_api.conf import token_cache
 from compute_api.conf import wsgi
 
 # Headers clients send and read on this API, allowed and exposed by CORS.
@@ -22,7 +23,7 @@ CORS_ALLOW_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH']
 
 def list_opts():
     result = {}
-    for module in (glance, keystone_authtoken, wsgi):
+    for module in (glance, keystone_authtoken, token_cache, wsgi):
         for group, opts in module.list_opts().items():
             result.setdefault(group, []).extend(opts)
     return [(group.name, opts) for group, opts in result.items()]

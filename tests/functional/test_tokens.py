@@ -2,9 +2,10 @@
 
 auth_token keeps a validated token in its cache (memcached here) for
 ``[keystone_authtoken] token_cache_time`` seconds and does not ask Keystone
-again meanwhile, so a revoked token keeps working that long. These tests
-run their own compute-api instance with a short cache time, and each uses
-a token of its own, which nothing else has seen.
+again meanwhile, so a revoked token keeps working that long; each worker's
+own layer in front of it ([token_cache]) must not keep it any longer. These
+tests run their own compute-api instance (two workers) with a short cache
+time, and each uses a token of its own, which nothing else has seen.
 """
 
 import time
@@ -24,7 +25,8 @@ class TestRevokedTokens(base.FunctionalTestCase):
     def setUp(self):
         super().setUp()
         self.instance = self.stack.start_compute_api(conf_overrides={
-            'keystone_authtoken': {'token_cache_time': CACHE_TIME}})
+            'keystone_authtoken': {'token_cache_time': CACHE_TIME}},
+            workers=2)
         self.token = stack.get_session(self.state,
                                        'demo-member').get_token()
 
@@ -67,6 +69,24 @@ class TestRevokedTokens(base.FunctionalTestCase):
         time.sleep(max(0.0, cached_at + SURELY_EXPIRED - time.monotonic()))
         self.assertAuthToken401(self.delete_with_token(third))
         self.assertImageKept(third)
+
+    def test_no_worker_keeps_a_revoked_token_past_the_shared_cache(self):
+        missing = '00000000-0000-4000-8000-000000000000'
+        cached_at = time.monotonic()
+        # validated by one worker, read from memcached by the other (each
+        # then keeps it in its own layer); connections are not reused, so
+        # both workers take their share
+        for _ in range(12):
+            self.assertFault(self.delete_with_token(missing), 404,
+                             'itemNotFound')
+        self.revoke()
+        self.assertLess(time.monotonic() - cached_at, SURELY_CACHED,
+                        'too slow to observe the cache window')
+        self.assertFault(self.delete_with_token(missing), 404,
+                         'itemNotFound')
+        time.sleep(max(0.0, cached_at + SURELY_EXPIRED - time.monotonic()))
+        for _ in range(12):
+            self.assertAuthToken401(self.delete_with_token(missing))
 
     def test_revoked_token_glance_never_saw_is_glances_401(self):
         image_id = self.stack.create_image()

@@ -33,8 +33,9 @@ class TestOpts(test_base.BaseTestCase):
 
     def test_list_opts_has_the_service_groups_with_help(self):
         groups = dict(opts.list_opts())
-        self.assertEqual({'glance', 'keystone_authtoken', 'wsgi'},
-                         set(groups))
+        self.assertEqual(
+            {'glance', 'keystone_authtoken', 'token_cache', 'wsgi'},
+            set(groups))
         glance = {opt.dest: opt for opt in groups['glance']}
         for name in ('endpoint_override', 'region_name', 'valid_interfaces',
                      'timeout', 'connect_retries', 'status_code_retries',
