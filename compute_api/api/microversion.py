@@ -29,6 +29,11 @@ _VERSION_RE = re.compile(r'([1-9]\d*)\.([1-9]\d*|0)')
 # A version number longer than this is beyond every version served here; it
 # is not converted (int() refuses thousands of digits, and need not try).
 _MAX_DIGITS = 9
+# The two headers as WSGI environ keys: microversion-parse reads only them,
+# and handing it just these spares it folding every header of the request.
+_ENVIRON_KEYS = {
+    'HTTP_' + name.upper().replace('-', '_'): name.lower()
+    for name in (STANDARD_HEADER, LEGACY_HEADER)}
 
 
 def to_string(version):
@@ -54,8 +59,11 @@ def from_request(req):
     :raises: a 400 fault when the value is malformed, a 406 fault when it is
         well formed but not served here.
     """
+    environ = req.environ
+    headers = {name: environ[key] for key, name in _ENVIRON_KEYS.items()
+               if key in environ}
     requested = microversion_parse.get_version(
-        req.headers, SERVICE_TYPE, legacy_headers=[LEGACY_HEADER])
+        headers, SERVICE_TYPE, legacy_headers=[LEGACY_HEADER])
     if requested is None:
         return MIN_VERSION
     requested = requested.strip()

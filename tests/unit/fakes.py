@@ -180,6 +180,11 @@ def user_auth_plugin(identity):
     if identity.get('image_url'):
         token.add_service('image').add_standard_endpoints(
             public=identity['image_url'], internal=identity['image_url'])
+        # ids as Keystone gives them: the same in every token
+        for service in token['token']['catalog']:
+            service['id'] = 'image-service'
+            for endpoint in service['endpoints']:
+                endpoint['id'] = endpoint['interface'] + '-endpoint'
     user = access.create(body=token,
                          auth_token=identity.get('token', 'user-token'))
     # with the session and service plugin auth_token gives it

@@ -5,6 +5,8 @@ import threading
 import time
 import uuid
 
+import fixtures
+from keystoneauth1 import adapter as ks_adapter
 import requests
 import webob
 
@@ -243,6 +245,46 @@ class TestCatalog(base.APITestCase):
             (sent,) = self.glance.requests
             self.assertEqual('tk1', sent.headers['X-Auth-Token'])
             self.assertEqual(send == 'true', 'X-Service-Token' in sent.headers)
+
+    def delete_with_catalog(self, app, image_url, token):
+        identity = dict(base.MEMBER, token=token, image_url=image_url)
+        req = webob.Request.blank(
+            f'/v2.1/images/{uuid.uuid4()}', method='DELETE',
+            environ={fakes.IDENTITY_KEY: identity})
+        return req.get_response(app)
+
+    def test_endpoint_looked_up_once_per_catalog(self):
+        other = fakes.FakeGlance()
+        self.addCleanup(other.stop)
+        lookup = self.useFixture(fixtures.MockPatchObject(
+            ks_adapter.Adapter, 'get_endpoint', autospec=True,
+            side_effect=ks_adapter.Adapter.get_endpoint)).mock
+        app = deploy.loadapp(deploy.load_conf(directory=self.config_dir))
+        for token in ('tk1', 'tk2', 'tk1'):
+            self.assertEqual(
+                204, self.delete_with_catalog(app, self.glance.url,
+                                              token).status_int)
+        self.assertEqual(3, len(self.glance.requests))
+        self.assertEqual(1, lookup.call_count)
+        # the same token with another catalog (validated again after the
+        # Image service's endpoint changed): the new endpoint, looked up
+        resp = self.delete_with_catalog(app, other.url, 'tk1')
+        self.assertEqual(204, resp.status_int)
+        self.assertEqual(3, len(self.glance.requests))
+        (sent,) = other.requests
+        self.assertTrue(sent.path.startswith('/v2/images/'), sent.path)
+        self.assertEqual(2, lookup.call_count)
+
+    def test_endpoint_with_a_path_keeps_it(self):
+        app = deploy.loadapp(deploy.load_conf(directory=self.config_dir))
+        image_id = str(uuid.uuid4())
+        identity = dict(base.MEMBER, image_url=self.glance.url + '/image/')
+        req = webob.Request.blank(
+            f'/v2.1/images/{image_id}', method='DELETE',
+            environ={fakes.IDENTITY_KEY: identity})
+        self.assertEqual(204, req.get_response(app).status_int)
+        (sent,) = self.glance.requests
+        self.assertEqual(f'/image/v2/images/{image_id}', sent.path)
 
 
 class TestNoCookies(base.APITestCase):
