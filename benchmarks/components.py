@@ -24,8 +24,7 @@ import uuid
 from keystoneauth1 import token_endpoint
 import webob
 
-from benchmarks import common
-from benchmarks import pipeline_overhead
+from benchmarks import harness
 
 
 def _chain(app):
@@ -47,19 +46,19 @@ def steps(app, glance_url):
     context_mw = next(x for x in layers
                       if type(x).__name__ == 'ContextMiddleware')
     image_api = router._controllers['images'].image_api
-    client = pipeline_overhead.PipelineClient(app, common.BENCH_TOKEN)
+    client = harness.PipelineClient(app, harness.BENCH_TOKEN)
     environ = client.environ(str(uuid.uuid4()))
     environ.update(HTTP_X_IDENTITY_STATUS='Confirmed',
-                   HTTP_X_USER_ID=common.BENCH_USER,
-                   HTTP_X_PROJECT_ID=common.BENCH_PROJECT,
+                   HTTP_X_USER_ID=harness.BENCH_USER,
+                   HTTP_X_PROJECT_ID=harness.BENCH_PROJECT,
                    HTTP_X_ROLES='member,reader')
-    plugin = token_endpoint.Token(None, common.BENCH_TOKEN)
+    plugin = token_endpoint.Token(None, harness.BENCH_TOKEN)
     ctx = compute_context.RequestContext.from_environ(
         environ, user_auth_plugin=plugin, enforcer=context_mw.enforcer)
     requests_session = image_api._session.session
     url = glance_url + '/v2/images/' + str(uuid.uuid4())
     access = logging.getLogger('compute_api.access')
-    direct = pipeline_overhead.DirectClient(glance_url, common.BENCH_TOKEN)
+    direct = harness.DirectClient(glance_url, harness.BENCH_TOKEN)
 
     def merge_env(trust):
         def run():
@@ -112,13 +111,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.number < 1:
         parser.error('--number must be positive')
-    print(f'Machine: {common.machine()}')
-    print(f'Source: {common.source_revision()}\n')
+    harness.print_header()
+    print()
     rows = []
-    with common.NullGlance() as glance_url, \
+    with harness.NullGlance() as glance_url, \
             tempfile.TemporaryDirectory(prefix='bench-components-') as tmp:
-        pipeline_overhead._write_config(tmp, 'noauth-log', glance_url, None)
-        app = pipeline_overhead.build_app(tmp, 'noauth-log')
+        harness.write_app_config(tmp, glance_url)
+        app = harness.build_app(tmp)
         try:
             todo = steps(app, glance_url)
         except (AttributeError, KeyError, StopIteration) as exc:
@@ -130,11 +129,11 @@ def main(argv=None):
                     func()
                 best = min(timeit.repeat(func, number=args.number,
                                          repeat=5)) / args.number
-                rows.append((name, common.fmt(best * 1e6, 1)))
+                rows.append((name, harness.fmt(best * 1e6, 1)))
             except Exception as exc:  # reported, not fatal
                 rows.append((name, f'n/a ({type(exc).__name__})'))
     print(f'Best of 5 x {args.number} calls, microseconds per call:')
-    print(common.table(['step', 'us'], rows))
+    print(harness.table(['step', 'us'], rows))
     return 0
 
 

@@ -5,7 +5,7 @@ Nova's full ``osapi_compute`` application (nova 34.0.0's own
 size limit, keystonecontext, its router) is built twice in one process:
 as installed, and with compute-api's filter added as
 ``doc/source/nova-extension.rst`` says. In both, auth_token is replaced by
-``benchmarks.common.IdentityFilter`` (the identity headers and
+``benchmarks.identity_filter`` (the identity headers and
 ``keystone.token_auth`` of a valid member token), and Glance is
 ``benchmarks.null_glance`` on loopback (``[glance] endpoint_override`` in
 ``nova.conf`` and in the filter's ``compute_api.conf``). The same
@@ -22,14 +22,11 @@ Run it from the repository root with the Nova environment that
 
 import argparse
 import pathlib
-import statistics
 import sys
 import tempfile
 import time
-import uuid
 
-from benchmarks import common
-from benchmarks import pipeline_overhead
+from benchmarks import harness
 
 NOVA_AUTHTOKEN = 'keystonemiddleware.auth_token:filter_factory'
 
@@ -40,7 +37,7 @@ def _nova_paste():
     if NOVA_AUTHTOKEN not in text:
         raise SystemExit('Nova\'s api-paste.ini no longer names '
                          f'{NOVA_AUTHTOKEN}')
-    return nova, text.replace(NOVA_AUTHTOKEN, common.IDENTITY_FACTORY)
+    return nova, text.replace(NOVA_AUTHTOKEN, harness.IDENTITY_FACTORY)
 
 
 def build_apps(directory, glance_url):
@@ -78,38 +75,13 @@ def run(glance_url, iterations, warmup, time_limit):
         started = time.perf_counter()
         nova_app, filter_app = build_apps(tmp, glance_url)
         load_s = time.perf_counter() - started
-        token = common.BENCH_TOKEN
-        clients = {
-            'nova': pipeline_overhead.PipelineClient(nova_app, token),
-            'filter': pipeline_overhead.PipelineClient(filter_app, token),
-        }
-        direct = pipeline_overhead.DirectClient(glance_url, token)
-        names = ('direct', 'nova', 'filter')
-
-        def once(name):
-            if name == 'direct':
-                t0 = time.perf_counter()
-                status = direct.call(str(uuid.uuid4()))
-            else:
-                env = clients[name].environ(str(uuid.uuid4()))
-                t0 = time.perf_counter()
-                status = clients[name].call(env)
-            elapsed = time.perf_counter() - t0
-            pipeline_overhead._check(status, name)
-            return elapsed
-
-        for _ in range(warmup):
-            for name in names:
-                once(name)
-        times = {name: [] for name in names}
-        deadline = common.Deadline(time_limit)
-        for i in range(iterations):
-            if deadline.expired():
-                break
-            order = names[i % 3:] + names[:i % 3]
-            for name in order:
-                times[name].append(once(name))
-        return times, load_s
+        token = harness.BENCH_TOKEN
+        measured = harness.interleaved(
+            {'direct': harness.DirectClient(glance_url, token),
+             'nova': harness.PipelineClient(nova_app, token),
+             'filter': harness.PipelineClient(filter_app, token)},
+            iterations, warmup, time_limit)
+        return measured['wall'], load_s
 
 
 def main(argv=None):
@@ -124,26 +96,26 @@ def main(argv=None):
     except ImportError:
         raise SystemExit('nova is not installed here: run this with '
                          '.venv-nova/bin/python (tools/bootstrap.sh)')
-    print(common.machine())
-    print(common.source_revision())
-    with common.NullGlance() as glance_url:
+    harness.print_header()
+    with harness.NullGlance() as glance_url:
         times, load_s = run(glance_url, args.iterations, args.warmup,
                             args.time_limit)
-    medians = {name: statistics.median(samples) * 1000
-               for name, samples in times.items()}
+    summaries = {name: harness.summarize(samples)
+                 for name, samples in times.items()}
+    medians = {name: s['median'] for name, s in summaries.items()}
     rows = []
     for name, label in (('direct', 'straight to the null Glance'),
                         ('nova', 'Nova alone (its images delete)'),
                         ('filter', 'Nova with the compute-api filter')):
-        summary = common.summarize(times[name])
-        rows.append([label, len(times[name]),
-                     common.fmt(summary['median']),
-                     common.fmt(summary['p90']),
-                     common.fmt(summary['p99']),
-                     common.fmt(medians[name] - medians['direct'])])
+        summary = summaries[name]
+        rows.append([label, summary['n'],
+                     harness.fmt(summary['median']),
+                     harness.fmt(summary['p90']),
+                     harness.fmt(summary['p99']),
+                     harness.fmt(medians[name] - medians['direct'])])
     print(f'both pipelines loaded in {load_s:.2f} s')
-    print(common.table(['DELETE /v2.1/images/{id}', 'n', 'median ms',
-                        'p90 ms', 'p99 ms', 'over direct ms'], rows))
+    print(harness.table(['DELETE /v2.1/images/{id}', 'n', 'median ms',
+                         'p90 ms', 'p99 ms', 'over direct ms'], rows))
     print(f'filter vs Nova alone (difference of medians): '
           f'{medians["filter"] - medians["nova"]:+.3f} ms')
     return 0

@@ -1,23 +1,19 @@
 """Start-up time and memory of compute-api.
 
 1. Import + application load: a fresh interpreter of the service's runtime
-   environment (.venv-service, the installed package) imports
-   ``compute_api.wsgi.api`` (which reads the configuration, sets up logging
-   and builds the Paste pipeline) with ``OS_COMPUTE_API_CONFIG_DIR``
-   pointing at a temporary directory holding a minimal ``compute_api.conf``.
-   Timed inside the child (split into ``import compute_api.deploy`` and the
-   rest), and as the child's whole wall time; median of ``--runs`` (5).
-   One more run with ``python -X importtime`` gives the import cost per
-   top-level package.
+   environment (.venv-service) imports ``compute_api.wsgi.api`` (which
+   reads a minimal ``compute_api.conf``, sets up logging and builds the
+   pipeline); timed inside the child (``import compute_api.deploy``, then
+   the rest) and as the child's whole wall time, median of ``--runs`` (5);
+   then one ``python -X importtime`` run, summed per top-level package.
 2. Memory: a compute-api instance with one gunicorn sync worker serves
    ``--requests`` (1,000) Delete Image calls, answered by the null Glance
    (benchmarks.null_glance); the worker's VmRSS is read from
    /proc/<pid>/status after start-up, after the first request and after
    the last. With ``--stack`` the instance is the stack's configuration
    (real keystonemiddleware auth_token, token cache in the stack's
-   memcached) started by ``tests.stack.start_compute_api``; without it,
-   gunicorn is started here on the production pipeline with auth_token
-   replaced by benchmarks.common.IdentityFilter.
+   memcached); without it, the production pipeline with auth_token
+   replaced by benchmarks.identity_filter.
 
 Usage::
 
@@ -38,10 +34,7 @@ import tempfile
 import time
 import uuid
 
-from keystoneauth1 import session as ks_session
-from keystoneauth1 import token_endpoint
-
-from benchmarks import common
+from benchmarks import harness
 from tests import stack
 
 TARGET_LOAD_S = 0.8
@@ -64,53 +57,44 @@ print(json.dumps({"import_deploy": t1 - t0, "load": t2 - t1,
 # outside the source tree.
 SERVICE_PYTHON = str(stack.SERVICE_BIN_DIR / 'python')
 
-MINIMAL_CONF = '''[DEFAULT]
-log_file = {log}
-
-[glance]
-endpoint_override = http://127.0.0.1:9
-
-[keystone_authtoken]
-www_authenticate_uri = http://127.0.0.1:9/v3
-auth_url = http://127.0.0.1:9/v3
-auth_type = password
-username = compute
-password = unused
-user_domain_name = Default
-project_name = service
-project_domain_name = Default
-'''
-
-
-def _child_env(config_dir):
-    env = dict(os.environ)
-    env[stack.COMPUTE_CONFIG_ENV] = str(config_dir)
-    env.pop('PYTHONPATH', None)
-    return env
+# Enough for the application to load; nothing is called.
+MINIMAL_CONF = {
+    'glance': {'endpoint_override': 'http://127.0.0.1:9'},
+    'keystone_authtoken': {
+        'www_authenticate_uri': 'http://127.0.0.1:9/v3',
+        'auth_url': 'http://127.0.0.1:9/v3', 'auth_type': 'password',
+        'username': 'compute', 'password': 'unused',
+        'user_domain_name': 'Default', 'project_name': 'service',
+        'project_domain_name': 'Default'},
+}
 
 
 def measure_load(runs):
     """[(name, median seconds)] and the -X importtime package table."""
     with tempfile.TemporaryDirectory(prefix='bench-startup-') as tmp:
-        conf = pathlib.Path(tmp, 'compute_api.conf')
-        conf.write_text(MINIMAL_CONF.format(log=pathlib.Path(tmp, 'log')))
-        env = _child_env(tmp)
+        stack.write_ini(pathlib.Path(tmp, 'compute_api.conf'), {
+            'DEFAULT': {'log_file': str(pathlib.Path(tmp, 'log'))},
+            **MINIMAL_CONF})
+        env = dict(os.environ)
+        env[stack.COMPUTE_CONFIG_ENV] = tmp
+        env.pop('PYTHONPATH', None)
         samples = collections.defaultdict(list)
+
+        def python(*argv):
+            t0 = time.perf_counter()
+            proc = subprocess.run([SERVICE_PYTHON, *argv], env=env, cwd=tmp,
+                                  capture_output=True, text=True,
+                                  timeout=60, check=True)
+            return proc, time.perf_counter() - t0
+
         for _ in range(runs):
-            t0 = time.perf_counter()
-            out = subprocess.run([SERVICE_PYTHON, '-c', _CHILD], env=env,
-                                 cwd=tmp, capture_output=True, text=True,
-                                 timeout=60, check=True).stdout
-            samples['process'].append(time.perf_counter() - t0)
-            for key, value in json.loads(out.splitlines()[-1]).items():
+            proc, seconds = python('-c', _CHILD)
+            samples['process'].append(seconds)
+            for key, value in json.loads(
+                    proc.stdout.splitlines()[-1]).items():
                 samples[key].append(value)
-            t0 = time.perf_counter()
-            subprocess.run([SERVICE_PYTHON, '-c', 'pass'], env=env, cwd=tmp,
-                           timeout=60, check=True)
-            samples['bare'].append(time.perf_counter() - t0)
-        err = subprocess.run([SERVICE_PYTHON, '-X', 'importtime', '-c',
-                              _CHILD], env=env, cwd=tmp, capture_output=True,
-                             text=True, timeout=60, check=True).stderr
+            samples['bare'].append(python('-c', 'pass')[1])
+        err = python('-X', 'importtime', '-c', _CHILD)[0].stderr
     medians = {k: statistics.median(v) for k, v in samples.items()}
     return medians, samples, _import_packages(err)
 
@@ -119,116 +103,127 @@ def _import_packages(stderr):
     """Self import time summed by top-level package, in seconds."""
     totals = collections.defaultdict(float)
     for line in stderr.splitlines():
-        if not line.startswith('import time:') or 'self [us]' in line:
-            continue
-        parts = line[len('import time:'):].split('|')
-        if len(parts) != 3:
-            continue
-        name = parts[2].strip().split('.')[0]
-        totals[name] += int(parts[0]) / 1e6
+        parts = line.removeprefix('import time:').split('|')
+        if len(parts) == 3 and parts[0].strip().isdigit():
+            totals[parts[2].strip().split('.')[0]] += int(parts[0]) / 1e6
     return sorted(totals.items(), key=lambda kv: -kv[1])
 
 
-# --------------------------------------------------------------------------
-# Memory of a gunicorn worker
-
-
-def _start_noauth_instance(workdir, glance_url):
-    """gunicorn, 1 worker, production pipeline with the identity stand-in."""
-    workdir = pathlib.Path(workdir)
-    (workdir / 'logs').mkdir()
-    config_dir = workdir / 'compute'
-    config_dir.mkdir()
-    (config_dir / 'api-paste.ini').write_text(common.noauth_paste_ini())
-    (config_dir / 'policy.yaml').write_text('{}\n')
-    (config_dir / 'compute_api.conf').write_text(
-        f'[DEFAULT]\nlog_file = {workdir}/logs/{INSTANCE_NAME}-app.log\n'
-        f'[glance]\nendpoint_override = {glance_url}\n'
-        '[oslo_policy]\npolicy_file = policy.yaml\n')
-    port = stack.free_ports(1)[0]
-    stack.write_gunicorn_conf(config_dir / 'gunicorn.conf.py',
-                              app=stack.COMPUTE_APP, port=port, workers=1,
-                              log_name=INSTANCE_NAME, workdir=workdir)
-    pid = stack.start_gunicorn(
-        INSTANCE_NAME, config_dir / 'gunicorn.conf.py', workdir,
-        {stack.COMPUTE_CONFIG_ENV: str(config_dir),
-         'PYTHONPATH': str(common.REPO)})
-    url = f'http://127.0.0.1:{port}'
-    try:
-        stack.wait_http(INSTANCE_NAME, url + '/', pid,
-                        workdir / 'logs' / f'{INSTANCE_NAME}.log',
-                        stack.COMPUTE_START_TIMEOUT)
-    except BaseException:
-        stack.stop_process(pid)
-        raise
-    return {'url': url, 'pid': pid}
-
-
-def _worker(master):
-    deadline = common.Deadline(10)
-    while not deadline.expired():
-        workers = stack.children(master)
-        if workers:
-            return workers[0]
-        time.sleep(0.1)
-    raise SystemExit(f'gunicorn {master} has no worker')
-
-
 def measure_rss(instance, token, requests, time_limit, pace=0.0):
-    master = instance['pid']
-    worker = _worker(master)
-    session = ks_session.Session(auth=token_endpoint.Token(None, token))
-    prefix = instance['url'] + '/v2.1/images/'
-    rows = [('after start-up', common.proc_status(worker))]
-    statuses = collections.Counter()
-    deadline = common.Deadline(time_limit)
-    sent = 0
-    latencies = []
-    cpu_start = None
+    """The worker's memory along the deletes, and its CPU time per delete
+    after the first (which loads what auth_token needs)."""
+    worker = instance.worker()
+    session = harness.session(token)
+    rows = [('after start-up', harness.proc_status(worker))]
+    first, result = harness.PathResult(), harness.PathResult()
+    deadline = harness.Deadline(time_limit)
     for i in range(requests):
         if deadline.expired():
             break
-        if i == 1:  # the first request loads what auth_token needs
-            cpu_start = common.cpu_seconds([worker])
-        t0 = time.perf_counter()
-        resp = session.delete(prefix + str(uuid.uuid4()), raise_exc=False,
-                              timeout=30)
-        if i:
-            latencies.append(time.perf_counter() - t0)
-        statuses[resp.status_code] += 1
-        sent += 1
+        if i == 1:
+            cpu_start = harness.cpu_seconds([worker])
+        (result if i else first).add(*harness.delete_one(
+            session, f'{instance.url}/v2.1/images/{uuid.uuid4()}'))
         if pace:
             time.sleep(pace)
-        if i == 0:
-            rows.append(('after 1 delete', common.proc_status(worker)))
-        if i + 1 == requests // 10:
-            rows.append((f'after {i + 1} deletes',
-                         common.proc_status(worker)))
-    rows.append((f'after {sent} deletes', common.proc_status(worker)))
+        if i == 0 or i + 1 == requests // 10:
+            rows.append((f'after {i + 1} delete{"s" if i else ""}',
+                         harness.proc_status(worker)))
     cpu = {}
-    if cpu_start is not None and latencies:
-        cpu = {'cpu_ms': (common.cpu_seconds([worker]) - cpu_start) * 1000
-               / len(latencies),
-               'latency_ms': statistics.median(latencies) * 1000}
-    if _worker(master) != worker:
+    if result.done:
+        cpu = {'cpu_ms': (harness.cpu_seconds([worker]) - cpu_start) * 1000
+               / result.done,
+               'latency_ms': statistics.median(result.latencies) * 1000}
+    result.statuses.update(first.statuses)
+    result.first_error = first.first_error or result.first_error
+    rows.append((f'after {sum(result.statuses.values())} deletes',
+                 harness.proc_status(worker)))
+    if instance.worker() != worker:
         raise SystemExit('the gunicorn worker was replaced during the run')
-    return rows, statuses, common.proc_status(master), cpu
+    return rows, result, harness.proc_status(instance.pid), cpu
 
 
 def _stack_worker_rss(state):
-    """VmRSS of the stack's own Glance and Keystone workers (context)."""
-    found = []
-    for name in ('glance', 'keystone', 'compute-api'):
-        pid = state['pids'].get(name)
-        if not pid:
-            continue
-        for worker in stack.children(pid):
-            try:
-                found.append((name, worker,
-                              common.proc_status(worker)['VmRSS']))
-            except OSError:
-                pass
-    return found
+    """VmRSS of the stack's own workers (for comparison)."""
+    return [(name, worker, harness.proc_status(worker)['VmRSS'])
+            for name in ('glance', 'keystone', 'compute-api')
+            if state['pids'].get(name)
+            for worker in stack.children(state['pids'][name])]
+
+
+def report_load(runs):
+    medians, samples, packages = measure_load(runs)
+    rows = [
+        ('import compute_api.deploy', 'import_deploy'),
+        ('then import compute_api.wsgi.api (conf, logging, pipeline)',
+         'load'),
+        ('import + load (in the child)', 'total'),
+        ('whole child process (interpreter start to exit)', 'process'),
+        ('bare interpreter (python -c pass)', 'bare'),
+    ]
+    print(f'Import + load of compute_api.wsgi.api, median of {runs} fresh '
+          'processes:')
+    print(harness.table(['step', 'median s', 'min s', 'max s'], [
+        (name, harness.fmt(medians[key]), harness.fmt(min(samples[key])),
+         harness.fmt(max(samples[key]))) for name, key in rows]))
+    met = 'met' if medians['total'] <= TARGET_LOAD_S else 'NOT met'
+    print(f'Target import + load <= {TARGET_LOAD_S} s: {met}.\n')
+    print('Import time by top-level package (python -X importtime, '
+          'self times summed, one run):')
+    print(harness.table(['package', 'ms'], [
+        (name, harness.fmt(sec * 1000, 1)) for name, sec in packages[:15]]))
+    print()
+
+
+def report_rss(args, overrides):
+    state = stack.load_state(args.stack) if args.stack else None
+    with harness.NullGlance() as glance_url, \
+            tempfile.TemporaryDirectory(prefix='bench-rss-') as tmp:
+        if state is not None:
+            token = stack.get_session(state, 'demo-member').get_token()
+            overrides.setdefault('glance', {})['endpoint_override'] = \
+                glance_url
+            instance = harness.start_instance(
+                state, 'gunicorn-sync', 1, name=INSTANCE_NAME,
+                overrides=overrides)
+            mode = ('; '.join(['stack configuration: real auth_token, '
+                               'token cache in memcached',
+                               *args.conf_override]))
+        else:
+            token = harness.BENCH_TOKEN
+            instance = harness.start_noauth_instance(tmp, glance_url,
+                                                     INSTANCE_NAME)
+            mode = 'auth_token replaced by the identity stand-in'
+        try:
+            rows, result, master, cpu = measure_rss(
+                instance, token, args.requests, args.time_limit,
+                args.pace / 1000)
+        finally:
+            instance.stop()
+    print(f'gunicorn worker memory (1 sync worker; {mode}; null Glance):')
+    print(harness.table(['when', 'VmRSS MiB', 'RssAnon MiB', 'RssFile MiB',
+                         'VmHWM MiB'], [
+        (when, *(harness.fmt(v[k], 1)
+                 for k in ('VmRSS', 'RssAnon', 'RssFile', 'VmHWM')))
+        for when, v in rows]))
+    print(f'gunicorn master VmRSS: {master["VmRSS"]:.1f} MiB; statuses: '
+          f'{dict(result.statuses)}' + (
+              f'; first failure: {result.first_error}'
+              if result.errors else ''))
+    if cpu:
+        paced = f', {args.pace:g} ms apart' if args.pace else ''
+        print(f'Worker CPU per delete (after the first{paced}): '
+              f'{cpu["cpu_ms"]:.2f} ms; client-side median latency '
+              f'{cpu["latency_ms"]:.2f} ms (gunicorn, null Glance).')
+    final = rows[-1][1]['VmRSS']
+    met = 'met' if final <= TARGET_RSS_MIB else 'NOT met'
+    print(f'Target worker RSS <= {TARGET_RSS_MIB:g} MiB: {met} '
+          f'({final:.1f} MiB).')
+    if state is not None:
+        print('\nFor comparison, the stack\'s own workers (VmRSS MiB):')
+        print(harness.table(['service', 'pid', 'VmRSS MiB'], [
+            (n, p, harness.fmt(v, 1))
+            for n, p, v in _stack_worker_rss(state)]))
 
 
 def main(argv=None):
@@ -258,87 +253,17 @@ def main(argv=None):
         parser.error('--runs and --requests must be positive, --pace '
                      'between 0 and 100 ms')
     try:
-        overrides = common.parse_overrides(args.conf_override)
+        overrides = harness.parse_overrides(args.conf_override)
     except ValueError as exc:
         parser.error(str(exc))
-    overrides.setdefault('glance', {})
-
-    print(f'Machine: {common.machine()}')
-    print(f'Source: {common.source_revision()}\n')
+    if overrides and not args.stack:
+        parser.error('--conf-override needs --stack')
+    harness.print_header()
+    print()
     if not args.skip_load:
-        medians, samples, packages = measure_load(args.runs)
-        rows = [
-            ('import compute_api.deploy', medians['import_deploy']),
-            ('then import compute_api.wsgi.api (conf, logging, pipeline)',
-             medians['load']),
-            ('import + load (in the child)', medians['total']),
-            ('whole child process (interpreter start to exit)',
-             medians['process']),
-            ('bare interpreter (python -c pass)', medians['bare']),
-        ]
-        print(f'Import + load of compute_api.wsgi.api, median of '
-              f'{args.runs} fresh processes:')
-        print(common.table(['step', 'median s', 'min s', 'max s'], [
-            (name, common.fmt(value),
-             common.fmt(min(samples[key])), common.fmt(max(samples[key])))
-            for (name, value), key in zip(
-                rows, ('import_deploy', 'load', 'total', 'process', 'bare'),
-                strict=True)]))
-        met = 'met' if medians['total'] <= TARGET_LOAD_S else 'NOT met'
-        print(f'Target import + load <= {TARGET_LOAD_S} s: {met}.\n')
-        print('Import time by top-level package (python -X importtime, '
-              'self times summed, one run):')
-        print(common.table(['package', 'ms'], [
-            (name, common.fmt(sec * 1000, 1)) for name, sec in packages[:15]]))
-        print()
-
-    if args.skip_rss:
-        return 0
-    state = stack.load_state(args.stack) if args.stack else None
-    with common.NullGlance() as glance_url, \
-            tempfile.TemporaryDirectory(prefix='bench-rss-') as tmp:
-        if state is not None:
-            token = stack.get_session(state, 'demo-member').get_token()
-            overrides['glance']['endpoint_override'] = glance_url
-            instance = stack.start_compute_api(
-                state, INSTANCE_NAME, overrides, workers=1)
-            mode = ('stack configuration: real auth_token, token cache in '
-                    'memcached')
-            if args.conf_override:
-                mode += '; ' + ', '.join(args.conf_override)
-        else:
-            if args.conf_override:
-                parser.error('--conf-override needs --stack')
-            token = common.BENCH_TOKEN
-            instance = _start_noauth_instance(tmp, glance_url)
-            mode = 'auth_token replaced by the identity stand-in'
-        try:
-            rows, statuses, master, cpu = measure_rss(
-                instance, token, args.requests, args.time_limit,
-                args.pace / 1000)
-        finally:
-            stack.stop_process(instance['pid'])
-    print(f'gunicorn worker memory (1 sync worker; {mode}; null Glance):')
-    print(common.table(['when', 'VmRSS MiB', 'RssAnon MiB', 'RssFile MiB',
-                        'VmHWM MiB'], [
-        (when, common.fmt(v['VmRSS'], 1), common.fmt(v['RssAnon'], 1),
-         common.fmt(v['RssFile'], 1), common.fmt(v['VmHWM'], 1))
-        for when, v in rows]))
-    print(f'gunicorn master VmRSS: {master["VmRSS"]:.1f} MiB; statuses: '
-          f'{dict(statuses)}')
-    if cpu:
-        paced = f', {args.pace:g} ms apart' if args.pace else ''
-        print(f'Worker CPU per delete (after the first{paced}): '
-              f'{cpu["cpu_ms"]:.2f} ms; client-side median latency '
-              f'{cpu["latency_ms"]:.2f} ms (gunicorn, null Glance).')
-    final = rows[-1][1]['VmRSS']
-    met = 'met' if final <= TARGET_RSS_MIB else 'NOT met'
-    print(f'Target worker RSS <= {TARGET_RSS_MIB:g} MiB: {met} '
-          f'({final:.1f} MiB).')
-    if state is not None:
-        print('\nFor comparison, the stack\'s own workers (VmRSS MiB):')
-        print(common.table(['service', 'pid', 'VmRSS MiB'], [
-            (n, p, common.fmt(v, 1)) for n, p, v in _stack_worker_rss(state)]))
+        report_load(args.runs)
+    if not args.skip_rss:
+        report_rss(args, overrides)
     return 0
 
 
