@@ -65,7 +65,9 @@ class WorkerTokenCache:
         return hashlib.sha256(token_id.encode('utf-8')).digest()
 
     def get(self, token_id):
-        if not token_id:
+        if not token_id or token_id.startswith(WRITTEN_AT):
+            # a client's token that names a record is no token: looked up,
+            # it would hand auth_token a number as token data
             return None
         key = self._key(token_id)
         now = self._clock()
@@ -87,6 +89,8 @@ class WorkerTokenCache:
         return data
 
     def set(self, token_id, data):
+        if token_id.startswith(WRITTEN_AT):
+            return  # never looked up (above), so never kept
         written_at = self._wall_clock()
         start = self._clock()
         self._shared.set(WRITTEN_AT + token_id, written_at)

@@ -106,6 +106,18 @@ class TestRevokedTokens(base.FunctionalTestCase):
         self.assertAuthenticate(resp)
         self.assertImageKept(image_id)
 
+    def test_token_naming_a_cache_record_is_401(self):
+        # the per-worker layer writes, beside each token, a record under
+        # the token with a prefix; such a "token" is no token
+        image_id = self.stack.create_image()
+        self.assertDeleted(self.delete_with_token(image_id), image_id)
+        other = self.stack.create_image()
+        for _ in range(4):  # both workers
+            resp = self.delete(other, token='compute-api-written-at:'
+                               + self.token, url=self.instance['url'])
+            self.assertAuthToken401(resp)
+        self.assertImageKept(other)
+
     def test_no_token_is_auth_tokens_401(self):
         image_id = self.stack.create_image()
         self.assertAuthToken401(self.delete(image_id, user=None,

@@ -6,6 +6,7 @@ import time
 from unittest import mock
 
 import fixtures
+from keystonemiddleware.auth_token import _exceptions as ksm_exceptions
 from oslotest import base as test_base
 import webob
 
@@ -129,6 +130,15 @@ class TestWorkerTokenCache(test_base.BaseTestCase):
             # read again each time, without looking for a record
             self.assertEqual([TOKEN, TOKEN], self.shared.gets)
 
+    def test_token_naming_a_record_is_never_looked_up(self):
+        self.cache.set(TOKEN, DATA)
+        record = token_cache.WRITTEN_AT + TOKEN
+        self.assertIsNone(self.cache.get(record))
+        self.assertEqual([], self.shared.gets)
+        self.cache.set(record, DATA)
+        self.assertNotIn(token_cache.WRITTEN_AT + record, self.shared.values)
+        self.assertIsNone(self.cache.get(record))
+
     def test_empty_token_is_never_looked_up(self):
         self.assertIsNone(self.cache.get(''))
         self.assertEqual([], self.shared.gets)
@@ -219,6 +229,15 @@ class TestAuthProtocol(test_base.BaseTestCase):
         self.assertEqual(1, self.verify.call_count)
         self.assertEqual([('Confirmed', 'u1')] * 3, self.seen)
         self.assertEqual(original, body)
+
+    def test_token_naming_a_record_is_refused_not_a_500(self):
+        self.verify.return_value = token_body(expires_in=3600)
+        middleware = self.middleware()
+        self.assertEqual(204, self.call(middleware).status_int)
+        self.verify.side_effect = ksm_exceptions.InvalidToken('no')
+        resp = self.call(middleware, token_cache.WRITTEN_AT + TOKEN)
+        self.assertEqual(401, resp.status_int)
+        self.assertEqual(2, self.verify.call_count)
 
     def test_token_that_expired_while_kept_is_refused(self):
         self.verify.return_value = token_body(expires_in=1.0)
