@@ -1040,66 +1040,28 @@ def start_instance(state, server, workers, name=None, overrides=None,
     stack.write_compute_config(config_dir, sections)
     port = stack.free_ports(1)[0]
     the_probe = Probe() if probe else None
+    extra = {}
+    if server == 'gunicorn-gthread':
+        extra.update(worker_class='gthread', threads=GTHREADS,
+                     keepalive=KEEPALIVE)
+    if the_probe is not None:
+        if server == 'uwsgi':
+            extra.update({'module': the_probe.app,
+                          'pythonpath': str(the_probe.directory)})
+        else:
+            extra.update(wsgi_app=the_probe.app,
+                         pythonpath=str(the_probe.directory))
     try:
-        spawn = _spawn_uwsgi if server == 'uwsgi' else _spawn_gunicorn
-        pid, log = spawn(server, name, workdir, config_dir, port, workers,
-                         the_probe)
+        pid = stack.start_compute_server(
+            'uwsgi' if server == 'uwsgi' else 'gunicorn', name, config_dir,
+            port=port, workers=workers, workdir=workdir, extra=extra)
         instance = Instance(name, pid, f'http://127.0.0.1:{port}', the_probe)
-        wait_or_stop(instance, log)
+        wait_or_stop(instance, workdir / 'logs' / f'{name}.log')
     except BaseException:
         if the_probe is not None:
             the_probe.close()
         raise
     return instance
-
-
-def _spawn_gunicorn(server, name, workdir, config_dir, port, workers, probe):
-    from tests import stack
-    conf = config_dir / 'gunicorn.conf.py'
-    stack.write_compute_gunicorn_conf(conf, port=port, workers=workers,
-                                      log_name=name, workdir=workdir)
-    extra = {}
-    if server == 'gunicorn-gthread':
-        extra.update(worker_class='gthread', threads=GTHREADS,
-                     keepalive=KEEPALIVE)
-    if probe is not None:
-        extra.update(wsgi_app=probe.app, pythonpath=str(probe.directory))
-    with open(conf, 'a') as f:
-        f.write(''.join(f'{k} = {v!r}\n' for k, v in extra.items()))
-    pid = stack.start_gunicorn(name, conf, workdir,
-                               {stack.COMPUTE_CONFIG_ENV: str(config_dir)},
-                               service=True)
-    return pid, workdir / 'logs' / f'{name}.log'
-
-
-def _spawn_uwsgi(server, name, workdir, config_dir, port, workers, probe):
-    from tests import stack
-    parser = configparser.ConfigParser(strict=False, interpolation=None,
-                                       inline_comment_prefixes=(';',))
-    parser.read(stack.EXAMPLES_DIR / 'uwsgi.ini.example')
-    settings = dict(parser['uwsgi'])
-    log = workdir / 'logs' / f'{name}.log'
-    # uwsgi from PyPI has Python built in (no plugin); the virtual
-    # environment is the service's runtime one.
-    settings.pop('plugins', None)
-    settings.update({
-        'virtualenv': str(stack.SERVICE_VENV),
-        'http-socket': f'127.0.0.1:{port}',
-        'processes': str(workers), 'logto': str(log),
-        'env': f'{stack.COMPUTE_CONFIG_ENV}={config_dir}'})
-    if probe is not None:
-        settings.update({'module': probe.app,
-                         'pythonpath': str(probe.directory)})
-    ini = config_dir / 'uwsgi.ini'
-    ini.write_text('[uwsgi]\n' + ''.join(f'{k} = {v}\n'
-                                         for k, v in settings.items()))
-    env = dict(os.environ)
-    for var in ('PYTHONPATH', 'VIRTUAL_ENV', 'PYTHONHOME'):
-        env.pop(var, None)
-    pid = stack.spawn([stack.service_program('uwsgi'), '--ini', str(ini)],
-                      log, env, cwd=workdir)
-    stack.write_pid_file(workdir, name, pid)
-    return pid, log
 
 
 def start_noauth_instance(workdir, glance_url, name, workers=1):

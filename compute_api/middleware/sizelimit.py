@@ -7,11 +7,44 @@ nothing reads the body of a delete: such a body went through whatever its
 size. Here a body without a length is read (the limit plus one byte at
 most) before the rest of the pipeline, so it is refused 413 as early as one
 with a length, before authentication.
+
+gunicorn hands a chunked body over de-chunked in ``wsgi.input``; uwsgi's
+``http-socket`` does not (``wsgi.input`` is empty) and offers its own
+reader of the chunks, ``uwsgi.chunked_read()``, which is used under uwsgi.
 """
 
 from oslo_middleware import sizelimit
 import webob.dec
 import webob.exc
+
+
+def _read_chunked(environ, size):
+    """Up to ``size`` bytes of a chunked request body (a few more under
+    uwsgi, which hands over whole chunks); 400 when it cannot be read."""
+    if 'uwsgi.version' in environ:
+        import uwsgi  # noqa: PLC0415 (only there under uwsgi)
+        read = uwsgi.chunked_read
+    else:
+        stream = environ['wsgi.input']
+
+        def read():
+            return stream.read(size - received)
+    parts = []
+    received = 0
+    while received < size:
+        try:
+            chunk = read()
+        except Exception:  # noqa: BLE001
+            # What the server raises for a malformed chunk, a body cut
+            # short or a client that stopped sending (gunicorn has its own
+            # exception classes for each): all the client's body.
+            raise webob.exc.HTTPBadRequest(
+                explanation='The chunked request body could not be read.')
+        if not chunk:
+            break
+        parts.append(chunk)
+        received += len(chunk)
+    return b''.join(parts)
 
 
 class RequestBodySizeLimiter(sizelimit.RequestBodySizeLimiter):
@@ -20,9 +53,8 @@ class RequestBodySizeLimiter(sizelimit.RequestBodySizeLimiter):
     def __call__(self, req):
         chunked = 'chunked' in req.headers.get('Transfer-Encoding', '')
         if req.content_length is None and chunked:
-            # the WSGI server hands the body over de-chunked
             limit = self._conf_get('max_request_body_size')
-            body = req.environ['wsgi.input'].read(limit + 1)
+            body = _read_chunked(req.environ, limit + 1)
             if len(body) > limit:
                 raise webob.exc.HTTPRequestEntityTooLarge()
             req.body = body  # now with a Content-Length

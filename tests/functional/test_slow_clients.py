@@ -211,10 +211,11 @@ def version_links(resp):
 class SlowClientsTestCase(base.FunctionalTestCase):
 
     def start_instance(self, proxy_parsing):
-        """An extra compute-api with two sync workers (the stack starts it
-        from the shipped gunicorn example)."""
+        """An extra compute-api with two sync workers of gunicorn (the
+        stack starts it from the shipped gunicorn example)."""
         return self.stack.start_compute_api(
-            workers=WORKERS, conf_overrides={'oslo_middleware': {
+            workers=WORKERS, server='gunicorn',
+            conf_overrides={'oslo_middleware': {
                 'enable_proxy_headers_parsing': proxy_parsing}})
 
     def open_slow_connections(self, port, tls=None):

@@ -70,10 +70,14 @@ from tests.stack.common import STATE_FILE
 from tests.stack.common import STOP_TIMEOUT
 from tests.stack.common import USERS
 from tests.stack.common import StackError
+from tests.stack.compute import DEFAULT_SERVER
+from tests.stack.compute import SERVERS
 from tests.stack.compute import compute_conf_sections
 from tests.stack.compute import start_compute_api
+from tests.stack.compute import start_compute_server
 from tests.stack.compute import write_compute_config
 from tests.stack.compute import write_compute_gunicorn_conf
+from tests.stack.compute import write_compute_uwsgi_ini
 from tests.stack.config import read_ini
 from tests.stack.config import write_ini
 from tests.stack.core import Stack
@@ -161,6 +165,10 @@ __all__ = [
     'read_ini',
     'write_gunicorn_conf',
     'write_compute_gunicorn_conf',
+    'write_compute_uwsgi_ini',
+    'start_compute_server',
+    'SERVERS',
+    'DEFAULT_SERVER',
     'service_program',
     'start_gunicorn',
     'write_pid_file',

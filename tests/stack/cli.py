@@ -6,6 +6,7 @@ import pathlib
 import sys
 import time
 
+from tests.stack import compute
 from tests.stack.common import DEFAULT_DOMAIN
 from tests.stack.common import DEFAULT_WORKDIR
 from tests.stack.common import SAMPLE_IMAGE_NAME
@@ -159,7 +160,12 @@ def main(argv=None):
                              'service in the catalog (a cloud where the '
                              'install guide starts)')
     parser.add_argument('--compute-workers', type=int, default=2,
-                        help='up: compute-api gunicorn workers')
+                        help='up: compute-api worker processes')
+    parser.add_argument('--server', choices=compute.SERVERS,
+                        default=compute.DEFAULT_SERVER,
+                        help='up: the WSGI server compute-api runs under, '
+                             'with its shipped example configuration '
+                             '(default: %(default)s)')
     parser.add_argument('--scaled', action='store_true',
                         help='up: Keystone and Glance on a private '
                              'PostgreSQL cluster, with several workers each, '
@@ -170,7 +176,8 @@ def main(argv=None):
                              '(default: %(default)s)')
     args = parser.parse_args(argv)
     stack = Stack(args.workdir, compute_workers=args.compute_workers,
-                  scaled=args.scaled, instances=args.instances)
+                  scaled=args.scaled, instances=args.instances,
+                  server=args.server)
     command = {'up': _cmd_up, 'down': _cmd_down, 'status': _cmd_status}
     try:
         return command[args.command](stack, args)

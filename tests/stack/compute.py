@@ -1,12 +1,16 @@
-"""compute-api under gunicorn, as the install guide has operators run it.
+"""compute-api under uWSGI or gunicorn, as the install guide has operators
+run it.
 
 From its own virtual environment holding only the package and its runtime
 requirements (``.venv-service``, made by ``tools/bootstrap.sh``), with the
-shipped gunicorn example configuration and the guide's recommended options
-(an encrypted token cache in memcached, ``service_type = compute``, a
-service user with only the ``service`` role).
+shipped example configuration of the server (``uwsgi.ini.example``, the
+default, or ``gunicorn.conf.py.example``) and the guide's recommended
+options (an encrypted token cache in memcached, ``service_type = compute``,
+a service user with only the ``service`` role).
 """
 
+import configparser
+import os
 import pathlib
 
 from tests.stack.common import COMPUTE_CONFIG_ENV
@@ -14,15 +18,25 @@ from tests.stack.common import COMPUTE_START_TIMEOUT
 from tests.stack.common import EXAMPLES_DIR
 from tests.stack.common import HOST
 from tests.stack.common import REGION
+from tests.stack.common import SERVICE_VENV
 from tests.stack.common import STACK_PATHS
 from tests.stack.config import read_ini
 from tests.stack.config import write_ini
 from tests.stack.keystone import authtoken_options
 from tests.stack.processes import free_ports
+from tests.stack.processes import service_program
+from tests.stack.processes import spawn
 from tests.stack.processes import start_gunicorn
 from tests.stack.processes import stop_process
 from tests.stack.processes import wait_http
+from tests.stack.processes import write_pid_file
 from tests.stack.state import save_state
+
+# The WSGI servers the stack can run compute-api under; the default is the
+# one the benchmarks found to cost the least CPU per request
+# (benchmarks/README.rst, "The WSGI server, side by side").
+SERVERS = ('uwsgi', 'gunicorn')
+DEFAULT_SERVER = 'uwsgi'
 
 
 def write_compute_gunicorn_conf(path, *, port, workers, log_name, workdir):
@@ -43,6 +57,65 @@ def write_compute_gunicorn_conf(path, *, port, workers, log_name, workdir):
     lines = [f'exec(open({str(example)!r}).read())']
     lines += [f'{key} = {value!r}' for key, value in settings.items()]
     pathlib.Path(path).write_text('\n'.join(lines) + '\n')
+
+
+def write_compute_uwsgi_ini(path, *, port, workers, log_name, workdir,
+                            config_dir, extra=None):
+    """A uwsgi config for compute-api: the shipped example, as the install
+    guide has operators copy it, with only the stack's own places (port,
+    worker count, logs, directories) changed. uwsgi from PyPI, in the
+    service's environment, has Python built in: no plugin line."""
+    parser = configparser.ConfigParser(strict=False, interpolation=None,
+                                       inline_comment_prefixes=(';',))
+    parser.read(EXAMPLES_DIR / 'uwsgi.ini.example')
+    settings = dict(parser['uwsgi'])
+    settings.pop('plugins', None)
+    settings.update({
+        'virtualenv': str(SERVICE_VENV),
+        'http-socket': f'{HOST}:{port}',
+        'processes': str(workers),
+        'chdir': str(workdir),
+        'logto': str(pathlib.Path(workdir) / 'logs' / f'{log_name}.log'),
+        'env': f'{COMPUTE_CONFIG_ENV}={config_dir}',
+    })
+    settings.update(extra or {})
+    pathlib.Path(path).write_text('[uwsgi]\n' + ''.join(
+        f'{key} = {value}\n' for key, value in settings.items()))
+
+
+def start_compute_server(server, name, config_dir, *, port, workers,
+                         workdir, extra=None):
+    """Start compute-api ``name`` under ``server`` (one of ``SERVERS``) from
+    the service's runtime environment, with ``config_dir``'s
+    compute_api.conf; returns the server's master PID (not waiting).
+    ``extra``: settings of the server's configuration file to change."""
+    config_dir = pathlib.Path(config_dir)
+    if server == 'gunicorn':
+        conf = config_dir / 'gunicorn.conf.py'
+        write_compute_gunicorn_conf(conf, port=port, workers=workers,
+                                    log_name=name, workdir=workdir)
+        with open(conf, 'a') as f:
+            f.write(''.join(f'{key} = {value!r}\n'
+                            for key, value in (extra or {}).items()))
+        return start_gunicorn(name, config_dir / 'gunicorn.conf.py',
+                              workdir, {COMPUTE_CONFIG_ENV: str(config_dir)},
+                              service=True)
+    if server != 'uwsgi':
+        raise ValueError(f'unknown WSGI server {server!r}')
+    ini = config_dir / 'uwsgi.ini'
+    write_compute_uwsgi_ini(ini, port=port, workers=workers, log_name=name,
+                            workdir=workdir, config_dir=config_dir,
+                            extra=extra)
+    env = dict(os.environ)
+    # Nothing of the tools' environment leaks into the service's.
+    for var in ('PYTHONPATH', 'VIRTUAL_ENV', 'PYTHONHOME'):
+        env.pop(var, None)
+    # uwsgi writes its own log (logto); its standard output is kept apart
+    pid = spawn([service_program('uwsgi'), '--ini', str(ini)],
+                pathlib.Path(workdir) / 'logs' / f'{name}-uwsgi.out', env,
+                cwd=workdir)
+    write_pid_file(workdir, name, pid)
+    return pid
 
 
 def compute_conf_sections(state, log_name='compute-api-app'):
@@ -85,12 +158,13 @@ def write_compute_config(config_dir, sections, policy_yaml=None):
 
 
 def start_compute_api(state, name, conf_overrides=None, workers=1,
-                      policy_yaml=None):
+                      policy_yaml=None, server=None):
     """Start an extra compute-api with its own config dir and port.
 
     The config is the stack's compute_api.conf with ``conf_overrides``
     (``{section: {option: value}}``) applied; ``policy_yaml`` is written to
-    its policy.yaml.  Returns ``{'url', 'pid', 'config_dir'}``; stop it with
+    its policy.yaml. ``server``: one of ``SERVERS``, by default the
+    stack's. Returns ``{'url', 'pid', 'config_dir'}``; stop it with
     ``stop_process(pid)`` (``down`` stops it too).
     """
     if not name or name in STACK_PATHS or '/' in name or name[0] == '.':
@@ -105,11 +179,9 @@ def start_compute_api(state, name, conf_overrides=None, workers=1,
             {key: str(value) for key, value in options.items()})
     write_compute_config(config_dir, sections, policy_yaml)
     port = free_ports(1)[0]
-    write_compute_gunicorn_conf(config_dir / 'gunicorn.conf.py', port=port,
-                                workers=workers, log_name=name,
-                                workdir=workdir)
-    pid = start_gunicorn(name, config_dir / 'gunicorn.conf.py', workdir,
-                         {COMPUTE_CONFIG_ENV: str(config_dir)}, service=True)
+    pid = start_compute_server(server or stack_server(state), name,
+                               config_dir, port=port, workers=workers,
+                               workdir=workdir)
     url = f'http://{HOST}:{port}'
     try:
         wait_http(name, url + '/', pid, workdir / 'logs' / f'{name}.log',
@@ -120,17 +192,17 @@ def start_compute_api(state, name, conf_overrides=None, workers=1,
     return {'url': url, 'pid': pid, 'config_dir': str(config_dir)}
 
 
+def stack_server(state):
+    """The WSGI server the stack runs compute-api under."""
+    return state.get('compute_server', DEFAULT_SERVER)
+
+
 def start(stack):
-    config_dir = pathlib.Path(stack.state['compute_config_dir'])
-    write_compute_gunicorn_conf(config_dir / 'gunicorn.conf.py',
-                                port=stack.state['ports']['compute'],
-                                workers=stack.compute_workers,
-                                log_name='compute-api',
-                                workdir=stack.workdir)
-    pid = start_gunicorn('compute-api', config_dir / 'gunicorn.conf.py',
-                         stack.workdir,
-                         {COMPUTE_CONFIG_ENV: str(config_dir)},
-                         service=True)
+    pid = start_compute_server(stack_server(stack.state), 'compute-api',
+                               stack.state['compute_config_dir'],
+                               port=stack.state['ports']['compute'],
+                               workers=stack.compute_workers,
+                               workdir=stack.workdir)
     stack._record('compute-api', pid)
 
 
@@ -156,12 +228,10 @@ def spawn_instance(state, name):
     workdir = pathlib.Path(state['workdir'])
     config_dir = pathlib.Path(instance['config_dir'])
     write_compute_config(config_dir, instance_sections(state, name))
-    write_compute_gunicorn_conf(config_dir / 'gunicorn.conf.py',
-                                port=instance['port'],
-                                workers=state['compute_workers'],
-                                log_name=name, workdir=workdir)
-    pid = start_gunicorn(name, config_dir / 'gunicorn.conf.py', workdir,
-                         {COMPUTE_CONFIG_ENV: str(config_dir)}, service=True)
+    pid = start_compute_server(stack_server(state), name, config_dir,
+                               port=instance['port'],
+                               workers=state['compute_workers'],
+                               workdir=workdir)
     state['pids'][name] = pid
     return pid
 

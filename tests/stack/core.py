@@ -36,9 +36,12 @@ class Stack:
     """
 
     def __init__(self, workdir=DEFAULT_WORKDIR, compute_workers=2,
-                 scaled=False, instances=SCALED_INSTANCES):
+                 scaled=False, instances=SCALED_INSTANCES,
+                 server=compute.DEFAULT_SERVER):
         self.workdir = pathlib.Path(workdir).resolve()
         self.compute_workers = compute_workers
+        # the WSGI server compute-api runs under (compute.SERVERS)
+        self.server = server
         # Keystone and Glance on PostgreSQL with several workers each;
         # ``instances`` compute-api instances behind HAProxy over TLS.
         self.scaled = scaled
@@ -75,6 +78,7 @@ class Stack:
         self.state = new_state(self.workdir, scaled=self.scaled,
                                instances=self.instances,
                                compute_workers=self.compute_workers)
+        self.state['compute_server'] = self.server
         try:
             self._start(start_compute)
         except BaseException:

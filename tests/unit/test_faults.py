@@ -2,6 +2,7 @@
 
 import io
 import re
+from unittest import mock
 import uuid
 
 import webob
@@ -104,6 +105,55 @@ class TestFaultShapes(base.APITestCase):
     def test_chunked_body_at_the_limit_is_accepted(self):
         resp = self.chunked_delete(114688)
         self.assertEqual(204, resp.status_int, resp.body)
+
+    def test_unreadable_chunked_body_is_400(self):
+        class Cut(io.RawIOBase):
+            def read(self, size=-1):
+                raise OSError('No more data')  # as gunicorn's NoMoreData
+        req = webob.Request.blank(f'/v2.1/images/{uuid.uuid4()}',
+                                  method='DELETE')
+        req.environ.update({'HTTP_TRANSFER_ENCODING': 'chunked',
+                            'wsgi.input': Cut(),
+                            fakes.IDENTITY_KEY: base.MEMBER})
+        req.environ.pop('CONTENT_LENGTH', None)
+        resp = req.get_response(self.app)
+        self.assertFault(resp, 400, 'badRequest')
+        self.assertGlanceNotCalled()
+
+    def uwsgi_chunked_delete(self, chunks):
+        """As uwsgi's http-socket hands a chunked body over: nothing in
+        wsgi.input, the chunks from ``uwsgi.chunked_read()``."""
+        def chunked_read():
+            chunk = chunks.pop(0) if chunks else b''
+            if isinstance(chunk, Exception):
+                raise chunk
+            return chunk
+        patcher = mock.patch.dict(
+            'sys.modules', {'uwsgi': mock.Mock(chunked_read=chunked_read)})
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        req = webob.Request.blank(f'/v2.1/images/{uuid.uuid4()}',
+                                  method='DELETE')
+        req.environ.update({'HTTP_TRANSFER_ENCODING': 'chunked',
+                            'uwsgi.version': b'2.0.31',
+                            'wsgi.input': io.BytesIO(b''),
+                            fakes.IDENTITY_KEY: base.MEMBER})
+        req.environ.pop('CONTENT_LENGTH', None)
+        return req.get_response(self.app)
+
+    def test_oversized_chunked_body_under_uwsgi_is_413(self):
+        resp = self.uwsgi_chunked_delete([b'x' * 10000] * 12)
+        self.assertFault(resp, 413, 'overLimit')
+        self.assertGlanceNotCalled()
+
+    def test_chunked_body_under_uwsgi_at_the_limit_is_accepted(self):
+        resp = self.uwsgi_chunked_delete([b'x' * 57344] * 2)
+        self.assertEqual(204, resp.status_int, resp.body)
+
+    def test_unreadable_chunked_body_under_uwsgi_is_400(self):
+        resp = self.uwsgi_chunked_delete([b'x' * 100, OSError('timeout')])
+        self.assertFault(resp, 400, 'badRequest')
+        self.assertGlanceNotCalled()
 
     def test_body_at_the_limit_is_accepted(self):
         resp = self.delete_image(body=b'x' * 114688)

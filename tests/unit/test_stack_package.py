@@ -14,6 +14,8 @@ PUBLIC = (
     'create_image', 'set_image', 'restart_glance', 'spawn', 'free_ports',
     'wait_http', 'answer_status', 'read_ini', 'write_ini',
     'write_compute_config', 'write_compute_gunicorn_conf',
+    'write_compute_uwsgi_ini', 'start_compute_server', 'SERVERS',
+    'DEFAULT_SERVER',
     'write_gunicorn_conf', 'start_gunicorn', 'service_program', 'children',
     'pid_alive', 'is_stack_process', 'run_command', 'log_tail',
     'write_pid_file', 'authtoken_options', 'instructions',
