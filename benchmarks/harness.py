@@ -1158,3 +1158,28 @@ def write_json(path, all_results):
                                for k, r in result['paths'].items()},
                      'counters': result['counters']}
         for level, result in all_results.items()}))
+
+
+# --------------------------------------------------------------------------
+# Pictures
+
+
+def draw_cdfs(panels, path):
+    """Draw ``{panel title: {curve label: [seconds, ...]}}`` as latency
+    distributions into ``path`` (benchmarks/draw.py): here if matplotlib
+    is importable, else in the tools' environment (``.venv``)."""
+    in_ms = {title: {label: [s * 1000 for s in samples]
+                     for label, samples in curves.items()}
+             for title, curves in panels.items()}
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        with tempfile.NamedTemporaryFile('w', suffix='.json') as f:
+            json.dump({'panels': in_ms}, f)
+            f.flush()
+            subprocess.run([str(REPO / '.venv' / 'bin' / 'python'), '-m',
+                            'benchmarks.draw', f.name, str(path)],
+                           cwd=REPO, check=True)
+        return
+    from benchmarks import draw
+    draw.draw(in_ms, path)

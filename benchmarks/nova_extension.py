@@ -11,13 +11,16 @@ as installed, and with compute-api's filter added as
 ``nova.conf`` and in the filter's ``compute_api.conf``). The same
 ``DELETE /v2.1/images/{id}`` is sent, as gunicorn would hand it over, to
 Nova alone (Nova's own images delete, through glanceclient), to Nova with
-the filter (the filter serves it), and straight to the null Glance with a
-keystoneauth1 session (the baseline), interleaved, rotating the order.
+the filter (the filter serves it), to compute-api's own pipeline (the
+production pipeline with the same stand-in, logging not set up), and
+straight to the null Glance with a keystoneauth1 session (the baseline),
+interleaved, rotating the order. ``--png PATH`` draws the four latency
+distributions.
 
 Run it from the repository root with the Nova environment that
 ``tools/bootstrap.sh`` makes::
 
-    .venv-nova/bin/python -m benchmarks.nova_extension
+    .venv-nova/bin/python -m benchmarks.nova_extension --png nova.png
 """
 
 import argparse
@@ -75,11 +78,17 @@ def run(glance_url, iterations, warmup, time_limit):
         started = time.perf_counter()
         nova_app, filter_app = build_apps(tmp, glance_url)
         load_s = time.perf_counter() - started
+        # compute-api on its own, with the same identity stand-in
+        standalone_dir = pathlib.Path(tmp) / 'standalone'
+        standalone_dir.mkdir()
+        harness.write_app_config(standalone_dir, glance_url)
+        standalone_app = harness.build_app(standalone_dir, logging=False)
         token = harness.BENCH_TOKEN
         measured = harness.interleaved(
             {'direct': harness.DirectClient(glance_url, token),
              'nova': harness.PipelineClient(nova_app, token),
-             'filter': harness.PipelineClient(filter_app, token)},
+             'filter': harness.PipelineClient(filter_app, token),
+             'standalone': harness.PipelineClient(standalone_app, token)},
             iterations, warmup, time_limit)
         return measured['wall'], load_s
 
@@ -90,6 +99,7 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=100)
     parser.add_argument('--time-limit', type=float, default=40.0,
                         help='seconds of measuring at most')
+    parser.add_argument('--png', help='draw the latency distributions here')
     args = parser.parse_args(argv)
     try:
         import nova  # noqa: F401
@@ -106,7 +116,8 @@ def main(argv=None):
     rows = []
     for name, label in (('direct', 'straight to the null Glance'),
                         ('nova', 'Nova alone (its images delete)'),
-                        ('filter', 'Nova with the compute-api filter')):
+                        ('filter', 'Nova with the compute-api filter'),
+                        ('standalone', 'compute-api on its own')):
         summary = summaries[name]
         rows.append([label, summary['n'],
                      harness.fmt(summary['median']),
@@ -118,6 +129,14 @@ def main(argv=None):
                          'p90 ms', 'p99 ms', 'over direct ms'], rows))
     print(f'filter vs Nova alone (difference of medians): '
           f'{medians["filter"] - medians["nova"]:+.3f} ms')
+    if args.png:
+        harness.draw_cdfs({'in process, null Glance': {
+            'straight to the null Glance': times['direct'],
+            "Nova's pipeline (its own images delete)": times['nova'],
+            "Nova's pipeline with compute-api's filter": times['filter'],
+            "compute-api's own pipeline": times['standalone'],
+        }}, args.png)
+        print(f'Latency distributions: {args.png}')
     return 0
 
 

@@ -66,33 +66,15 @@ def report(all_results, servers):
 
 
 def draw(all_results, servers, path):
-    """Latency distributions (empirical CDFs) of the successful deletes,
-    one panel per level."""
-    import matplotlib
-    matplotlib.use('Agg')
-    from matplotlib import pyplot
-
-    fig, axes = pyplot.subplots(1, len(all_results),
-                                figsize=(5 * len(all_results), 4),
-                                squeeze=False)
-    for ax, (level, result) in zip(axes[0], all_results.items(),
-                                   strict=True):
-        for which in ('direct', *servers):
-            data = sorted(x * 1000 for x in result['paths'][which].latencies)
-            if not data:
-                continue
-            label = 'Glance direct' if which == 'direct' else (
-                f'compute-api, {which}')
-            ax.step(data, [(i + 1) / len(data) for i in range(len(data))],
-                    where='post', label=label)
-        ax.set_xscale('log')
-        ax.set_xlabel('Delete Image latency (ms, log scale)')
-        ax.set_ylabel('fraction of deletes')
-        ax.set_title(f'concurrency {level}')
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize='small')
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    """Latency distributions of the successful deletes, one panel per
+    level."""
+    harness.draw_cdfs(
+        {f'concurrency {level}': {
+            ('Glance direct' if which == 'direct'
+             else f'compute-api, {which}'):
+                result['paths'][which].latencies
+            for which in ('direct', *servers)}
+         for level, result in all_results.items()}, path)
 
 
 def main(argv=None):
