@@ -1,13 +1,14 @@
-"""Delete Image through compute-api under gunicorn, against Glance direct.
+"""Delete Image through compute-api, against Glance direct.
 
 On a running stack (``python -m tests.stack up --workdir DIR``), images
 owned by project ``demo`` are created in Glance beforehand (not timed), then
 deleted at concurrency 1, 4 and 16 by client threads, each with its own
 keystoneauth1 session and the same demo-member token:
 
-* through compute-api: ``DELETE {compute}/v2.1/images/{id}`` (gunicorn, the
-  stack's instance with 2 sync workers, or ``--workers N`` for a dedicated
-  instance started for the run and stopped after it);
+* through compute-api: ``DELETE {compute}/v2.1/images/{id}`` (the stack's
+  instance, 2 workers of the stack's server, or ``--workers N`` for a
+  dedicated instance under ``--server``, gunicorn's sync worker by default,
+  started for the run and stopped after it);
 * straight to Glance: ``DELETE {glance}/v2/images/{id}``.
 
 The two paths alternate so that drift (Glance's sqlite database grows; the
@@ -80,15 +81,19 @@ def report(all_results):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        description='Delete Image through compute-api (gunicorn) against '
-                    'straight to Glance, on a running stack.')
+        description='Delete Image through compute-api against straight to '
+                    'Glance, on a running stack.')
     harness.add_load_arguments(parser, levels=[1, 4, 16], count=200,
                                time_limit=45.0)
     parser.add_argument('--workers', type=int,
                         help='start a dedicated compute-api with this many '
-                             'gunicorn workers (default: use the stack\'s); '
-                             'also splits its CPU time between the '
-                             'application and the server')
+                             'workers (default: use the stack\'s); also '
+                             'splits its CPU time between the application '
+                             'and the server')
+    parser.add_argument('--server', choices=harness.SERVERS,
+                        default='gunicorn-sync',
+                        help='with --workers: the WSGI server of the '
+                             'dedicated instance (default: %(default)s)')
     parser.add_argument('--conf-override', action='append', default=[],
                         metavar='SECTION.NAME=VALUE',
                         help='with --workers: an option for the dedicated '
@@ -111,10 +116,11 @@ def main(argv=None):
     workers = 'the stack\'s instance'
     if args.workers:
         instance = harness.start_instance(
-            state, 'gunicorn-sync', args.workers, name='bench-e2e',
+            state, args.server, args.workers, name='bench-e2e',
             overrides=overrides, probe=True)
         compute_url = instance.url
-        workers = f'a dedicated instance, {args.workers} workers'
+        workers = (f'a dedicated instance, {args.server}, {args.workers} '
+                   'workers')
         if args.conf_override:
             workers += '; ' + ', '.join(args.conf_override)
 
@@ -142,7 +148,7 @@ def main(argv=None):
     if instance is not None:
         print('\nWhere the compute-api CPU per delete goes '
               f'(compute_api imported from {origins}):')
-        harness.print_cpu_split(all_results, {'compute': 'gunicorn-sync'})
+        harness.print_cpu_split(all_results, {'compute': args.server})
     if args.json:
         harness.write_json(args.json, all_results)
     return 0

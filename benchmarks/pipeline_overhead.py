@@ -49,7 +49,8 @@ VARIANTS = ('noauth', 'noauth-log', 'authtoken-memcached',
 STACK_VARIANTS = ('authtoken-memcached', 'authtoken-memory')
 TOKEN_ENV = 'COMPUTE_API_BENCH_TOKEN'  # noqa: S105 (a variable name)
 NOVA_ANCHOR_MS = 3.6
-TARGET_MS = 0.75
+# Added median the variants must stay within (benchmarks/README.rst).
+TARGETS_MS = {'noauth': 0.35, 'noauth-log': 0.45, 'authtoken-memcached': 0.8}
 
 
 def _authtoken(args):
@@ -119,8 +120,10 @@ def _report(results):
         p, d = r['pipeline'], r['direct']
         added = p['median'] - d['median']
         target = ''
-        if r['variant'].startswith('noauth'):
-            target = 'met' if added <= TARGET_MS else 'NOT met'
+        if r['variant'] in TARGETS_MS:
+            goal = TARGETS_MS[r['variant']]
+            verdict = 'met' if added <= goal else 'NOT met'
+            target = f'<= {goal}: {verdict}'
         rows.append((r['variant'], harness.fmt(added),
                      harness.fmt(r['paired_ms']),
                      harness.fmt(r['cpu_pipeline_ms'] - r['cpu_direct_ms']),
@@ -131,13 +134,12 @@ def _report(results):
     print(harness.table(['variant', 'added median ms', 'paired median ms',
                          'added CPU ms', 'added p90 ms', 'added p99 ms',
                          'ratio (median)', 'first call ms',
-                         f'<= {TARGET_MS} ms'], rows))
+                         'target ms'], rows))
     print('(added = difference of the medians; paired = median of the '
           'per-iteration differences, less sensitive to drift; added CPU = '
           'difference of the median CPU times of this process per call, '
           'less sensitive to the machine\'s other load.)')
-    print(f'\nAnchor: Nova\'s pipeline adds about {NOVA_ANCHOR_MS} ms; target'
-          f' without auth_token: added median <= {TARGET_MS} ms.')
+    print(f'\nAnchor: Nova\'s pipeline adds about {NOVA_ANCHOR_MS} ms.')
     for r in results:
         if 'layers' in r:
             print(f'\nOwn time per layer, {r["variant"]} (outer to inner; '
