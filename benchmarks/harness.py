@@ -99,14 +99,16 @@ class NullGlance:
     for the GIL with what is measured.
     """
 
-    def __init__(self, max_seconds=900):
+    def __init__(self, max_seconds=900, close=False):
         self.max_seconds = max_seconds
+        self.close = close
         self.proc = None
 
     def __enter__(self):
         self.proc = subprocess.Popen(
             [sys.executable, '-m', 'benchmarks.null_glance',
-             '--max-seconds', str(self.max_seconds)],
+             '--max-seconds', str(self.max_seconds),
+             *(['--close'] if self.close else [])],
             stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=repo_env(),
             cwd=str(REPO), text=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], 10)

@@ -32,8 +32,10 @@ def _header_value(head, name):
     return None
 
 
-def _serve_connection(conn):
-    """Answer every request on ``conn`` until the client closes it."""
+def _serve_connection(conn, close_always=False):
+    """Answer every request on ``conn`` until the client closes it (or,
+    with ``close_always``, close it after one answer, as a gunicorn sync
+    worker does)."""
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buf = b''
     try:
@@ -55,8 +57,8 @@ def _serve_connection(conn):
                     return
                 buf += chunk
             buf = buf[length:]
-            close = (_header_value(head, b'connection') or b'').lower() \
-                == b'close'
+            close = close_always or (
+                _header_value(head, b'connection') or b'').lower() == b'close'
             conn.sendall(RESPONSE_CLOSE if close else RESPONSE)
             if close:
                 return
@@ -66,7 +68,7 @@ def _serve_connection(conn):
         conn.close()
 
 
-def serve(port=0, max_seconds=3600.0):
+def serve(port=0, max_seconds=3600.0, close_always=False):
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((HOST, port))
@@ -80,8 +82,8 @@ def serve(port=0, max_seconds=3600.0):
         except TimeoutError:
             continue
         conn.settimeout(None)
-        threading.Thread(target=_serve_connection, args=(conn,),
-                         daemon=True).start()
+        threading.Thread(target=_serve_connection,
+                         args=(conn, close_always), daemon=True).start()
     listener.close()
 
 
@@ -90,8 +92,10 @@ def main(argv=None):
     parser.add_argument('--port', type=int, default=0)
     parser.add_argument('--max-seconds', type=float, default=3600.0,
                         help='stop serving after this long (a safety bound)')
+    parser.add_argument('--close', action='store_true',
+                        help='close every connection after one answer')
     args = parser.parse_args(argv)
-    serve(args.port, args.max_seconds)
+    serve(args.port, args.max_seconds, args.close)
     return 0
 
 

@@ -177,7 +177,7 @@ def report_load(runs):
 
 def report_rss(args, overrides):
     state = stack.load_state(args.stack) if args.stack else None
-    with harness.NullGlance() as glance_url, \
+    with harness.NullGlance(close=args.glance_closes) as glance_url, \
             tempfile.TemporaryDirectory(prefix='bench-rss-') as tmp:
         if state is not None:
             token = stack.get_session(state, 'demo-member').get_token()
@@ -200,7 +200,9 @@ def report_rss(args, overrides):
                 args.pace / 1000)
         finally:
             instance.stop()
-    print(f'gunicorn worker memory (1 sync worker; {mode}; null Glance):')
+    closes = ', closing every connection' if args.glance_closes else ''
+    print(f'gunicorn worker memory (1 sync worker; {mode}; null '
+          f'Glance{closes}):')
     print(harness.table(['when', 'VmRSS MiB', 'RssAnon MiB', 'RssFile MiB',
                          'VmHWM MiB'], [
         (when, *(harness.fmt(v[k], 1)
@@ -246,6 +248,10 @@ def main(argv=None):
                         help='pause between deletes, in milliseconds (the '
                              'worker then idles between requests, as it '
                              'does while a real Glance works)')
+    parser.add_argument('--glance-closes', action='store_true',
+                        help='the null Glance closes every connection after '
+                             'its answer, as the stack\'s Glance (gunicorn '
+                             'sync) does: a new connection per delete')
     parser.add_argument('--skip-load', action='store_true')
     parser.add_argument('--skip-rss', action='store_true')
     args = parser.parse_args(argv)

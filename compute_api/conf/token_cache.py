@@ -10,8 +10,11 @@ GROUP = cfg.OptGroup(
          "from memcached and decrypted on every request. An entry is "
          "served no longer than auth_token's cache keeps the token "
          "([keystone_authtoken] token_cache_time, counted from when the "
-         "token was validated by Keystone), so revocation takes effect "
-         "exactly as without this layer.")
+         "token was validated by Keystone), the longest a revoked token can "
+         "be accepted without this layer too. Unlike auth_token's cache, "
+         "the workers' copies survive memcached losing its entries (a "
+         "restart, an outage, flush_all): to make revocations take effect "
+         "at once, restart the service as well.")
 
 opts = [
     cfg.IntOpt(

@@ -5,15 +5,19 @@ cache (memcached in production) for ``token_cache_time`` seconds. A request
 with a cached token still costs a memcached round trip, the decryption of
 the entry (``memcache_security_strategy = ENCRYPT``) and a JSON parse.
 :class:`WorkerTokenCache` keeps the tokens a worker has met in the
-worker's memory as well, and never longer than the shared cache holds
-them:
+worker's memory as well, and never longer than the shared cache would
+hold them (if memcached loses its entries early, by a restart, an outage
+or ``flush_all``, the worker's copies still last until then):
 
 * a token this worker validated with Keystone is kept until the moment the
   shared cache's entry was written plus ``token_cache_time``, measured
   from before the write, less a second (memcached counts whole seconds);
 * next to each entry it writes, the layer writes the time of the write
   (under a key derived from the token as auth_token derives its own, so
-  protected by the same ``memcache_security_strategy``). A worker that
+  protected by the same ``memcache_security_strategy``; the name it is
+  derived from begins with a line feed, so that no token a client can send
+  names it, here or in any other service whose auth_token shares the
+  memcached and its keys). A worker that
   finds a token in the shared cache keeps it until that time plus
   ``token_cache_time``. Without that record (written by a service without
   this layer, or evicted) the token is not kept: it is read from the
@@ -35,8 +39,14 @@ import time
 from keystonemiddleware import auth_token
 
 # Prefix of the token id under which the time of a write is recorded; the
-# shared cache turns the whole id into a key, as for a token.
-WRITTEN_AT = 'compute-api-written-at:'
+# shared cache turns the whole id into a key, as for a token. No client can
+# name a record: an HTTP header value cannot hold a line feed, and
+# auth_token strips the whitespace around a token before looking it up. A
+# record a client could name would reach, in a service whose auth_token has
+# no such layer but shares the memcached (another compute-api with the
+# layer off, Glance with the same memcache_security_strategy and key), a
+# number where auth_token expects token data: a 500 there.
+WRITTEN_AT = '\ncompute-api-written-at:'
 # memcached counts time in whole seconds on a clock that lags by up to one:
 # an entry may expire up to a second before written + token_cache_time.
 CLOCK_STEP = 1
@@ -66,8 +76,8 @@ class WorkerTokenCache:
 
     def get(self, token_id):
         if not token_id or token_id.startswith(WRITTEN_AT):
-            # a client's token that names a record is no token: looked up,
-            # it would hand auth_token a number as token data
+            # a record is no token (auth_token never asks for one: see
+            # WRITTEN_AT); looked up, it would hand auth_token a number
             return None
         key = self._key(token_id)
         now = self._clock()

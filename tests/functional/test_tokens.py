@@ -118,6 +118,22 @@ class TestRevokedTokens(base.FunctionalTestCase):
             self.assertAuthToken401(resp)
         self.assertImageKept(other)
 
+    def test_no_token_reaches_a_record_from_an_auth_token_without_it(self):
+        # a compute-api with the layer off that shares memcached and its
+        # key, as another service may: the record written beside the token
+        # is out of reach of any token a client sends (found, it would be
+        # a number where auth_token expects token data: a 500)
+        plain = self.stack.start_compute_api(conf_overrides={
+            'keystone_authtoken': {'token_cache_time': CACHE_TIME},
+            'token_cache': {'worker_cache_size': 0}})
+        image_id = self.stack.create_image()
+        self.assertDeleted(self.delete_with_token(image_id), image_id)
+        other = self.stack.create_image()
+        resp = self.delete(other, url=plain['url'],
+                           token='compute-api-written-at:' + self.token)
+        self.assertAuthToken401(resp)
+        self.assertImageKept(other)
+
     def test_no_token_is_auth_tokens_401(self):
         image_id = self.stack.create_image()
         self.assertAuthToken401(self.delete(image_id, user=None,

@@ -37,6 +37,19 @@ class SharedCache:
         self.values[token_id] = copy.deepcopy(data)
 
 
+class MemoryCache:
+    """A memcached client as auth_token uses one (get, set with a time)."""
+
+    def __init__(self):
+        self.values = {}
+
+    def get(self, key):
+        return self.values.get(key)
+
+    def set(self, key, value, time=0):
+        self.values[key] = value
+
+
 class Clocks:
 
     def __init__(self):
@@ -198,15 +211,18 @@ class TestAuthProtocol(test_base.BaseTestCase):
                           req.headers.get('X-User-Id')))
         return webob.Response(status=204)
 
-    def middleware(self, size=8, cache_time=CACHE_TIME):
-        return token_cache.AuthProtocol(
-            self.app, {'token_cache_time': str(cache_time),
-                       'www_authenticate_uri': 'http://127.0.0.1:9/v3'},
-            worker_cache_size=size)
+    def middleware(self, size=8, cache_time=CACHE_TIME, env_cache=None):
+        conf = {'token_cache_time': str(cache_time),
+                'www_authenticate_uri': 'http://127.0.0.1:9/v3'}
+        if env_cache:
+            conf['cache'] = env_cache
+        return token_cache.AuthProtocol(self.app, conf,
+                                        worker_cache_size=size)
 
-    def call(self, middleware, token=TOKEN):
+    def call(self, middleware, token=TOKEN, environ=None):
         return webob.Request.blank(
-            '/', headers={'X-Auth-Token': token}).get_response(middleware)
+            '/', headers={'X-Auth-Token': token},
+            environ=environ).get_response(middleware)
 
     def test_the_layer_is_in_front_of_auth_tokens_cache(self):
         middleware = self.middleware()
@@ -238,6 +254,24 @@ class TestAuthProtocol(test_base.BaseTestCase):
         resp = self.call(middleware, token_cache.WRITTEN_AT + TOKEN)
         self.assertEqual(401, resp.status_int)
         self.assertEqual(2, self.verify.call_count)
+
+    def test_no_token_a_client_sends_reads_a_record_elsewhere(self):
+        # An auth_token without the layer that shares the cache and its
+        # keys (another compute-api with the layer off, or Glance) after
+        # the layer wrote its record: no header value reaches the record.
+        memcached = MemoryCache()
+        environ = {'test.cache': memcached}
+        layered = self.middleware(env_cache='test.cache')
+        plain = self.middleware(size=0, env_cache='test.cache')
+        self.verify.return_value = token_body(expires_in=3600)
+        self.assertEqual(204, self.call(layered, environ=environ).status_int)
+        self.assertEqual(2, len(memcached.values))  # the entry, the record
+        self.verify.side_effect = ksm_exceptions.InvalidToken('no')
+        name = token_cache.WRITTEN_AT.strip()
+        for token in (token_cache.WRITTEN_AT + TOKEN, name + TOKEN,
+                      ' ' + name + TOKEN, '\t' + name + TOKEN):
+            resp = self.call(plain, token, environ=environ)
+            self.assertEqual(401, resp.status_int, repr(token))
 
     def test_token_that_expired_while_kept_is_refused(self):
         self.verify.return_value = token_body(expires_in=1.0)
