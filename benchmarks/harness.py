@@ -103,6 +103,8 @@ class NullGlance:
         self.max_seconds = max_seconds
         self.close = close
         self.proc = None
+        # connections the null Glance accepted, known once it has stopped
+        self.connections = None
 
     def __enter__(self):
         self.proc = subprocess.Popen(
@@ -126,6 +128,11 @@ class NullGlance:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self.proc is not None:
+            for line in self.proc.stdout:
+                if line.startswith('CONNECTIONS '):
+                    self.connections = int(line.split()[1])
+            self.proc.stdout.close()
         return False
 
 

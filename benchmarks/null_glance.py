@@ -9,6 +9,7 @@ terminated or until ``--max-seconds`` have passed (a safety bound).
 """
 
 import argparse
+import signal
 import socket
 import sys
 import threading
@@ -69,6 +70,14 @@ def _serve_connection(conn, close_always=False):
 
 
 def serve(port=0, max_seconds=3600.0, close_always=False):
+    """Serve until terminated (SIGTERM) or ``max_seconds``; then print
+    ``CONNECTIONS <n>``, the connections accepted (a client that keeps its
+    connections alive opens one and reuses it)."""
+    accepted = 0
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, stop)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((HOST, port))
@@ -76,15 +85,19 @@ def serve(port=0, max_seconds=3600.0, close_always=False):
     listener.settimeout(0.5)
     print(f'PORT {listener.getsockname()[1]}', flush=True)
     deadline = time.monotonic() + max_seconds
-    while time.monotonic() < deadline:
-        try:
-            conn, _ = listener.accept()
-        except TimeoutError:
-            continue
-        conn.settimeout(None)
-        threading.Thread(target=_serve_connection,
-                         args=(conn, close_always), daemon=True).start()
-    listener.close()
+    try:
+        while time.monotonic() < deadline:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            accepted += 1
+            conn.settimeout(None)
+            threading.Thread(target=_serve_connection,
+                             args=(conn, close_always), daemon=True).start()
+    finally:
+        listener.close()
+        print(f'CONNECTIONS {accepted}', flush=True)
 
 
 def main(argv=None):

@@ -177,7 +177,8 @@ def report_load(runs):
 
 def report_rss(args, overrides):
     state = stack.load_state(args.stack) if args.stack else None
-    with harness.NullGlance(close=args.glance_closes) as glance_url, \
+    null_glance = harness.NullGlance(close=args.glance_closes)
+    with null_glance as glance_url, \
             tempfile.TemporaryDirectory(prefix='bench-rss-') as tmp:
         if state is not None:
             token = stack.get_session(state, 'demo-member').get_token()
@@ -217,6 +218,9 @@ def report_rss(args, overrides):
         print(f'Worker CPU per delete (after the first{paced}): '
               f'{cpu["cpu_ms"]:.2f} ms; client-side median latency '
               f'{cpu["latency_ms"]:.2f} ms (gunicorn, null Glance).')
+    print(f'Connections the null Glance accepted: {null_glance.connections} '
+          f'for {sum(result.statuses.values())} deletes (one per worker '
+          'when it keeps them alive).')
     final = rows[-1][1]['VmRSS']
     met = 'met' if final <= TARGET_RSS_MIB else 'NOT met'
     print(f'Target worker RSS <= {TARGET_RSS_MIB:g} MiB: {met} '
