@@ -48,7 +48,9 @@ VARIANTS = ('noauth', 'noauth-log', 'authtoken-memcached',
             'authtoken-memory')
 STACK_VARIANTS = ('authtoken-memcached', 'authtoken-memory')
 TOKEN_ENV = 'COMPUTE_API_BENCH_TOKEN'  # noqa: S105 (a variable name)
-NOVA_ANCHOR_MS = 3.6
+# What Nova's own pipeline adds over the same baseline, in process
+# (benchmarks/nova_extension.py, benchmarks/README.rst).
+NOVA_ANCHOR_MS = 1.4
 # Added median the variants must stay within (benchmarks/README.rst).
 TARGETS_MS = {'noauth': 0.35, 'noauth-log': 0.45, 'authtoken-memcached': 0.8}
 
@@ -139,7 +141,8 @@ def _report(results):
           'per-iteration differences, less sensitive to drift; added CPU = '
           'difference of the median CPU times of this process per call, '
           'less sensitive to the machine\'s other load.)')
-    print(f'\nAnchor: Nova\'s pipeline adds about {NOVA_ANCHOR_MS} ms.')
+    print(f'\nAnchor: Nova\'s own pipeline adds about {NOVA_ANCHOR_MS} ms '
+          'over the same baseline (nova_extension.py).')
     for r in results:
         if 'layers' in r:
             print(f'\nOwn time per layer, {r["variant"]} (outer to inner; '
