@@ -1173,6 +1173,23 @@ def write_json(path, all_results):
 # Pictures
 
 
+def drawing_unavailable():
+    """Why ``draw_cdfs`` cannot draw (matplotlib neither here nor in the
+    tools' environment), or None when it can."""
+    try:
+        import matplotlib  # noqa: F401
+        return None
+    except ImportError:
+        pass
+    python = REPO / '.venv' / 'bin' / 'python'
+    if python.exists() and subprocess.run(
+            [str(python), '-c', 'import matplotlib'],
+            capture_output=True).returncode == 0:
+        return None
+    return ('--png needs matplotlib, which is not a requirement of the '
+            'project: .venv/bin/pip install matplotlib')
+
+
 def draw_cdfs(panels, path):
     """Draw ``{panel title: {curve label: [seconds, ...]}}`` as latency
     distributions into ``path`` (benchmarks/draw.py): here if matplotlib

@@ -101,6 +101,8 @@ def main(argv=None):
                         help='seconds of measuring at most')
     parser.add_argument('--png', help='draw the latency distributions here')
     args = parser.parse_args(argv)
+    if args.png and harness.drawing_unavailable():
+        parser.error(harness.drawing_unavailable())
     try:
         import nova  # noqa: F401
     except ImportError:

@@ -13,8 +13,9 @@ GROUP = cfg.OptGroup(
          "token was validated by Keystone), the longest a revoked token can "
          "be accepted without this layer too. Unlike auth_token's cache, "
          "the workers' copies survive memcached losing its entries (a "
-         "restart, an outage, flush_all): to make revocations take effect "
-         "at once, restart the service as well.")
+         "restart, an outage, flush_all): to make a revocation take effect "
+         "at once, empty memcached first, then reload or restart every "
+         "instance of the service.")
 
 opts = [
     cfg.IntOpt(
