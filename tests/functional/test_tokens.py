@@ -8,10 +8,16 @@ tests run their own compute-api instance (two workers) with a short cache
 time, and each uses a token of its own, which nothing else has seen.
 """
 
+import os
+import signal
+import socket
 import time
+
+import requests
 
 from tests import stack
 from tests.functional import base
+from tests.stack import memcached as stack_memcached
 
 CACHE_TIME = 5
 # memcached counts expiry times in whole seconds: an entry set with a time
@@ -139,3 +145,84 @@ class TestRevokedTokens(base.FunctionalTestCase):
         self.assertAuthToken401(self.delete(image_id, user=None,
                                             url=self.instance['url']))
         self.assertImageKept(image_id)
+
+
+class TestRevokingAtOnce(base.FunctionalTestCase):
+    """configuration.rst, "Revoked tokens": the workers keep the tokens
+    they hold when memcached is emptied; emptying memcached and then
+    reloading the service makes a revocation take effect at once. The
+    instance has a memcached of its own, so that emptying it disturbs no
+    other test."""
+
+    def setUp(self):
+        super().setUp()
+        workdir = self.state['workdir']
+        self.memcached_port = stack.free_ports(1)[0]
+        argv = stack_memcached._argv(str(self.memcached_port))
+        pid = stack.spawn(argv, f'{workdir}/logs/memcached-'
+                          f'{self.memcached_port}.log', dict(os.environ))
+        self.addCleanup(stack.stop_process, pid)
+        stack.wait_tcp('memcached', self.memcached_port)
+        self.instance = self.stack.start_compute_api(conf_overrides={
+            'keystone_authtoken': {
+                'token_cache_time': 300,
+                'memcached_servers':
+                    f'{stack.HOST}:{self.memcached_port}'}},
+            workers=2)
+        self.token = stack.get_session(self.state,
+                                       'demo-member').get_token()
+
+    def statuses(self, count=8):
+        # an id that is not a UUID is answered 404 without calling Glance:
+        # only this service's handling of the token shows
+        return [self.delete('not-an-image-id', token=self.token,
+                            url=self.instance['url']).status_code
+                for _ in range(count)]
+
+    def flush_memcached(self):
+        with socket.create_connection(
+                (stack.HOST, self.memcached_port), 5) as sock:
+            sock.sendall(b'flush_all\r\n')
+            self.assertEqual(b'OK\r\n', sock.recv(64))
+
+    def reload(self):
+        """What ``systemctl reload`` does: SIGHUP to the master; wait
+        until every worker is a new one and the service answers."""
+        master = self.instance['pid']
+        before = set(stack.children(master))
+        os.kill(master, signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            now = set(stack.children(master))
+            if len(now) == 2 and not now & before:
+                try:
+                    if requests.get(self.instance['url'] + '/',
+                                    timeout=5).status_code == 200:
+                        return
+                except requests.ConnectionError:
+                    pass
+            time.sleep(0.2)
+        self.fail(f'workers {before} were not replaced')
+
+    def test_empty_memcached_then_reload(self):
+        # enough requests that both workers get (and keep) the token
+        self.assertEqual([404] * 16, self.statuses(16))
+        self.stack.session('admin').delete(
+            f'{self.state["keystone_url"]}/auth/tokens',
+            headers={'X-Subject-Token': self.token})
+        self.flush_memcached()
+        # the workers still hold it, as documented
+        self.assertEqual([404] * 8, self.statuses())
+        self.reload()
+        self.assertEqual([401] * 8, self.statuses())
+
+    def test_reload_then_empty_memcached_is_the_wrong_order(self):
+        self.assertEqual([404] * 8, self.statuses())
+        self.stack.session('admin').delete(
+            f'{self.state["keystone_url"]}/auth/tokens',
+            headers={'X-Subject-Token': self.token})
+        self.reload()
+        # the new workers copy the token from memcached, with its record
+        self.assertEqual([404] * 16, self.statuses(16))
+        self.flush_memcached()
+        self.assertEqual([404] * 8, self.statuses())
