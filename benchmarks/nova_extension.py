@@ -101,8 +101,10 @@ def main(argv=None):
                         help='seconds of measuring at most')
     parser.add_argument('--png', help='draw the latency distributions here')
     args = parser.parse_args(argv)
-    if args.png and harness.drawing_unavailable():
-        parser.error(harness.drawing_unavailable())
+    if args.png:
+        unavailable = harness.drawing_unavailable()
+        if unavailable:
+            parser.error(unavailable)
     try:
         import nova  # noqa: F401
     except ImportError:

@@ -91,8 +91,10 @@ def main(argv=None):
                              'application/server split of the CPU time)')
     parser.add_argument('--png', help='draw the latency distributions here')
     args = parser.parse_args(argv)
-    if args.png and harness.drawing_unavailable():
-        parser.error(harness.drawing_unavailable())
+    if args.png:
+        unavailable = harness.drawing_unavailable()
+        if unavailable:
+            parser.error(unavailable)
     harness.check_load_arguments(parser, args)
 
     state = stack.load_state(args.stack)

@@ -6,7 +6,6 @@ disturbing the other tests.
 """
 
 import concurrent.futures
-import configparser
 import os
 import socket
 import time
@@ -291,35 +290,10 @@ class TestDeploymentExamples(base.FunctionalTestCase):
         self.assertNotIn(canary, logged)
 
     def test_uwsgi_example_config_serves_deletes(self):
-        example = os.path.join(stack.REPO_ROOT, 'etc', 'compute_api',
-                               'uwsgi.ini.example')
-        parser = configparser.ConfigParser(strict=False,
-                                           inline_comment_prefixes=(';',))
-        parser.read(example)
-        settings = dict(parser['uwsgi'])
-        port = stack.free_ports(1)[0]
-        workdir = self.state['workdir']
-        name = f'uwsgi-example-{self.getUniqueInteger()}'
-        log = os.path.join(workdir, 'logs', f'{name}.log')
-        # uwsgi from PyPI has Python built in: no plugin line, and the
-        # virtual environment is the service's runtime one.
-        settings.pop('plugins')
-        settings.update({
-            'virtualenv': str(stack.SERVICE_VENV),
-            'http-socket': f'127.0.0.1:{port}',
-            'processes': '2', 'logto': log,
-            'env': 'OS_COMPUTE_API_CONFIG_DIR=' +
-                   self.state['compute_config_dir']})
-        ini = os.path.join(workdir, f'{name}.ini')
-        with open(ini, 'w') as f:
-            f.write('[uwsgi]\n' + ''.join(f'{k} = {v}\n'
-                                          for k, v in settings.items()))
-        uwsgi = stack.service_program('uwsgi')
-        pid = stack.spawn([uwsgi, '--ini', ini], log, dict(os.environ),
-                          cwd=workdir)
-        self.addCleanup(stack.stop_process, pid)
-        url = f'http://127.0.0.1:{port}'
-        stack.wait_http(name, url + '/', pid, log, 30)
+        # the stack's own way of starting the shipped example (uwsgi from
+        # PyPI: no plugin line; the service's runtime environment)
+        instance = self.stack.start_compute_api(workers=2, server='uwsgi')
+        url = instance['url']
         self.assertKeptAliveClientsServed(url)
         image_id = self.stack.create_image()
         self.assertDeleted(self.delete(image_id, url=url), image_id)

@@ -26,6 +26,14 @@ SURELY_CACHED = CACHE_TIME - 1.5
 SURELY_EXPIRED = CACHE_TIME + 1.5
 
 
+def revoke(test, token):
+    """Revoke ``token`` in Keystone, as an admin does."""
+    resp = test.stack.session('admin').delete(
+        f'{test.state["keystone_url"]}/auth/tokens',
+        headers={'X-Subject-Token': token}, raise_exc=False)
+    test.assertEqual(204, resp.status_code, resp.text)
+
+
 class TestRevokedTokens(base.FunctionalTestCase):
 
     def setUp(self):
@@ -41,10 +49,7 @@ class TestRevokedTokens(base.FunctionalTestCase):
                            url=self.instance['url'])
 
     def revoke(self):
-        resp = self.stack.session('admin').delete(
-            f'{self.state["keystone_url"]}/auth/tokens',
-            headers={'X-Subject-Token': self.token}, raise_exc=False)
-        self.assertEqual(204, resp.status_code, resp.text)
+        revoke(self, self.token)
 
     def assertAuthenticate(self, resp):
         self.assertEqual(
@@ -207,9 +212,7 @@ class TestRevokingAtOnce(base.FunctionalTestCase):
     def test_empty_memcached_then_reload(self):
         # enough requests that both workers get (and keep) the token
         self.assertEqual([404] * 16, self.statuses(16))
-        self.stack.session('admin').delete(
-            f'{self.state["keystone_url"]}/auth/tokens',
-            headers={'X-Subject-Token': self.token})
+        revoke(self, self.token)
         self.flush_memcached()
         # the workers still hold it, as documented
         self.assertEqual([404] * 8, self.statuses())
@@ -218,9 +221,7 @@ class TestRevokingAtOnce(base.FunctionalTestCase):
 
     def test_reload_then_empty_memcached_is_the_wrong_order(self):
         self.assertEqual([404] * 8, self.statuses())
-        self.stack.session('admin').delete(
-            f'{self.state["keystone_url"]}/auth/tokens',
-            headers={'X-Subject-Token': self.token})
+        revoke(self, self.token)
         self.reload()
         # the new workers copy the token from memcached, with its record
         self.assertEqual([404] * 16, self.statuses(16))

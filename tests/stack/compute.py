@@ -10,7 +10,6 @@ a service user with only the ``service`` role).
 """
 
 import configparser
-import os
 import pathlib
 
 from tests.stack.common import COMPUTE_CONFIG_ENV
@@ -24,6 +23,7 @@ from tests.stack.config import read_ini
 from tests.stack.config import write_ini
 from tests.stack.keystone import authtoken_options
 from tests.stack.processes import free_ports
+from tests.stack.processes import service_env
 from tests.stack.processes import service_program
 from tests.stack.processes import spawn
 from tests.stack.processes import start_gunicorn
@@ -106,14 +106,10 @@ def start_compute_server(server, name, config_dir, *, port, workers,
     write_compute_uwsgi_ini(ini, port=port, workers=workers, log_name=name,
                             workdir=workdir, config_dir=config_dir,
                             extra=extra)
-    env = dict(os.environ)
-    # Nothing of the tools' environment leaks into the service's.
-    for var in ('PYTHONPATH', 'VIRTUAL_ENV', 'PYTHONHOME'):
-        env.pop(var, None)
     # uwsgi writes its own log (logto); its standard output is kept apart
     pid = spawn([service_program('uwsgi'), '--ini', str(ini)],
-                pathlib.Path(workdir) / 'logs' / f'{name}-uwsgi.out', env,
-                cwd=workdir)
+                pathlib.Path(workdir) / 'logs' / f'{name}-uwsgi.out',
+                service_env(), cwd=workdir)
     write_pid_file(workdir, name, pid)
     return pid
 

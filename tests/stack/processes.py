@@ -274,17 +274,22 @@ def service_program(name):
     return path
 
 
+def service_env():
+    """This process's environment, but for what would make a program of the
+    service's runtime environment import from the tools' one."""
+    env = dict(os.environ)
+    for var in ('PYTHONPATH', 'VIRTUAL_ENV', 'PYTHONHOME'):
+        env.pop(var, None)
+    return env
+
+
 def start_gunicorn(name, conf_path, workdir, extra_env=None, service=False):
     """Start gunicorn detached with only ``--config`` (via the env).
 
     ``service=True`` runs it from the service's runtime environment (for
     compute-api); otherwise from this one (Keystone, Glance).
     """
-    env = dict(os.environ)
-    if service:
-        # Nothing of the tools' environment leaks into the service's.
-        for var in ('PYTHONPATH', 'VIRTUAL_ENV', 'PYTHONHOME'):
-            env.pop(var, None)
+    env = service_env() if service else dict(os.environ)
     env.update(extra_env or {})
     env['GUNICORN_CMD_ARGS'] = f'--config {conf_path}'
     log_path = pathlib.Path(workdir) / 'logs' / f'{name}.log'

@@ -79,44 +79,41 @@ class TestFaultShapes(base.APITestCase):
         self.assertFault(resp, 413, 'overLimit')
         self.assertGlanceNotCalled()
 
-    def chunked_delete(self, size, identity=base.MEMBER):
+    def chunked_delete(self, body, identity=base.MEMBER, environ=None):
         """A DELETE whose body has no Content-Length (chunked encoding, as
-        the WSGI server hands it over: de-chunked, length unknown)."""
+        gunicorn hands it over: de-chunked in ``wsgi.input``, length
+        unknown). ``body``: bytes, or the stream ``wsgi.input`` is."""
         req = webob.Request.blank(f'/v2.1/images/{uuid.uuid4()}',
                                   method='DELETE')
         req.environ['HTTP_TRANSFER_ENCODING'] = 'chunked'
-        req.environ['wsgi.input'] = io.BytesIO(b'x' * size)
+        req.environ['wsgi.input'] = (io.BytesIO(body)
+                                     if isinstance(body, bytes) else body)
         req.environ['wsgi.input_terminated'] = True
         req.environ.pop('CONTENT_LENGTH', None)
         if identity is not None:
             req.environ[fakes.IDENTITY_KEY] = identity
+        req.environ.update(environ or {})
         return req.get_response(self.app)
 
     def test_oversized_chunked_body_is_413(self):
         self.assertIsNone(webob.Request.blank('/').content_length)
-        resp = self.chunked_delete(114688 + 1)
+        resp = self.chunked_delete(b'x' * (114688 + 1))
         self.assertFault(resp, 413, 'overLimit')
         self.assertGlanceNotCalled()
 
     def test_oversized_chunked_body_is_413_before_authentication(self):
-        resp = self.chunked_delete(200000, identity=None)
+        resp = self.chunked_delete(b'x' * 200000, identity=None)
         self.assertFault(resp, 413, 'overLimit')
 
     def test_chunked_body_at_the_limit_is_accepted(self):
-        resp = self.chunked_delete(114688)
+        resp = self.chunked_delete(b'x' * 114688)
         self.assertEqual(204, resp.status_int, resp.body)
 
     def test_unreadable_chunked_body_is_400(self):
         class Cut(io.RawIOBase):
             def read(self, size=-1):
                 raise OSError('No more data')  # as gunicorn's NoMoreData
-        req = webob.Request.blank(f'/v2.1/images/{uuid.uuid4()}',
-                                  method='DELETE')
-        req.environ.update({'HTTP_TRANSFER_ENCODING': 'chunked',
-                            'wsgi.input': Cut(),
-                            fakes.IDENTITY_KEY: base.MEMBER})
-        req.environ.pop('CONTENT_LENGTH', None)
-        resp = req.get_response(self.app)
+        resp = self.chunked_delete(Cut())
         self.assertFault(resp, 400, 'badRequest')
         self.assertGlanceNotCalled()
 
@@ -132,14 +129,7 @@ class TestFaultShapes(base.APITestCase):
             'sys.modules', {'uwsgi': mock.Mock(chunked_read=chunked_read)})
         patcher.start()
         self.addCleanup(patcher.stop)
-        req = webob.Request.blank(f'/v2.1/images/{uuid.uuid4()}',
-                                  method='DELETE')
-        req.environ.update({'HTTP_TRANSFER_ENCODING': 'chunked',
-                            'uwsgi.version': b'2.0.31',
-                            'wsgi.input': io.BytesIO(b''),
-                            fakes.IDENTITY_KEY: base.MEMBER})
-        req.environ.pop('CONTENT_LENGTH', None)
-        return req.get_response(self.app)
+        return self.chunked_delete(b'', environ={'uwsgi.version': b'2.0.31'})
 
     def test_oversized_chunked_body_under_uwsgi_is_413(self):
         resp = self.uwsgi_chunked_delete([b'x' * 10000] * 12)
