@@ -97,3 +97,10 @@ class ImageServiceUnavailable(ComputeAPIError):
     msg_fmt = ('The Image service is unavailable or did not answer in time; '
                'the image may not have been deleted. Try again later.')
     code = 503
+
+
+class IdentityServiceUnavailable(ComputeAPIError):
+    msg_fmt = ('The Identity service did not issue the token this service '
+               'needs to call the Image service; the image was not deleted. '
+               'Try again later.')
+    code = 503

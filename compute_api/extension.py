@@ -33,6 +33,7 @@ import webob.dec
 import webob.exc
 
 from compute_api import deploy
+from compute_api import exception
 from compute_api import policy
 from compute_api.api import faults
 from compute_api.api import microversion
@@ -52,10 +53,10 @@ _RESPONSE_VERSION_HEADERS = (microversion.STANDARD_HEADER,
                              microversion.LEGACY_HEADER)
 # Set in the environ the router serves: the request came through LEGACY_ROOT.
 LEGACY_KEY = 'compute_api.legacy_v2'
-# The paths of the call below the version root (the router decides the rest)
-_IMAGE_PATH = re.compile(r'(/[^/]*)?/images/')
-_FORM_TYPES = re.compile(
-    r'\s*(application/x-www-form-urlencoded|multipart/form-data)', re.I)
+# A path the host could route to its images API: any that names images, in
+# any case. Requests there must carry no method override (see _ambiguity).
+_IMAGES_PATH = re.compile(r'images', re.I)
+_OVERRIDE = b'_method'
 
 # Pieces built per configuration directory: a host loads one filter per
 # pipeline (Nova has two), and they share the enforcer and Glance session.
@@ -63,7 +64,13 @@ _BUILT = {}
 
 
 class ImagesFilter:
-    """Serves the Delete Image call; passes every other request on."""
+    """Serves the Delete Image call; passes every other request on.
+
+    The filter never decides like the host's router where the two could
+    disagree: a request to an images path that the host's router might read
+    as another method than the one it came with is refused (400), and every
+    ``DELETE`` the host could route to its images delete is served here.
+    """
 
     def __init__(self, application, router, enforcer):
         self.application = application
@@ -73,6 +80,14 @@ class ImagesFilter:
         self.legacy_images = _without_version_headers(self.images)
 
     def __call__(self, environ, start_response):
+        if _IMAGES_PATH.search(environ.get('PATH_INFO', '')):
+            refusal = _ambiguity(environ)
+            if refusal:
+                LOG.info('Refused %s %s: %s', environ.get('REQUEST_METHOD'),
+                         exception.shown(environ.get('PATH_INFO', ''), 200),
+                         refusal)
+                return faults.fault_response(400, refusal)(
+                    environ, start_response)
         served = self.served_environ(environ)
         if served is None:
             return self.application(environ, start_response)
@@ -86,18 +101,14 @@ class ImagesFilter:
 
         The copy has the version root at the start of ``PATH_INFO``, where
         the router's routes have it; ``LEGACY_KEY`` in it says whether the
-        request came through the legacy root.
+        request came through the legacy root. The host's router sees
+        ``PATH_INFO`` as it is: without a version root in front of it, that
+        is the path the call is matched on.
         """
-        if (environ.get('HTTP_X_IDENTITY_STATUS') != 'Confirmed'
-                or not environ.get('HTTP_X_USER_ID')):
+        if environ.get('REQUEST_METHOD', '').upper() != 'DELETE':
             return None
-        found = _split_root(environ.get('SCRIPT_NAME', ''),
-                            environ.get('PATH_INFO', ''))
-        if found is None:
-            return None
-        script_name, root, path = found
-        if not _IMAGE_PATH.match(path) or _host_method(environ) != 'DELETE':
-            return None
+        script_name, root, path = _split_root(environ.get('SCRIPT_NAME', ''),
+                                              environ.get('PATH_INFO', ''))
         served = dict(environ, SCRIPT_NAME=script_name,
                       PATH_INFO=router_mod.VERSION_ROOT + path,
                       REQUEST_METHOD='DELETE')
@@ -121,40 +132,45 @@ class ImagesFilter:
         return served
 
 
-def _host_method(environ):
-    """The method the host's router will act on.
+def _ambiguity(environ):
+    """Why the host might act on this request with another method than
+    its own, or None.
 
-    Routes' middleware, which Nova's router uses, lets a ``_method`` in the
-    query string (any request) or in a form's body (a POST) stand for the
-    request's method; a GET with ``?_method=delete`` is routed as a DELETE.
-    The filter must see the request as the host will, or such a request
-    would be deleted by the host, past the filter's policy and id checks.
+    Routes' middleware (Nova's router) lets a ``_method`` in the query, or
+    in the body of a posted form, stand for the request's method, read
+    with webob's parser; the filter does not read it the way the host
+    would but refuses any trace of it: in the query or a form body, in any
+    case and any encoding. A query that is not UTF-8 is refused too, since
+    parsers disagree on what it says. No Compute client sends either.
     """
-    method = environ.get('REQUEST_METHOD', '')
-    if '_method' in environ.get('QUERY_STRING', ''):
-        values = parse.parse_qs(environ['QUERY_STRING'],
-                                keep_blank_values=True).get('_method')
-        if values and values[-1]:  # webob's MultiDict: the last one
-            return values[-1].upper()
-    elif method == 'POST' and _FORM_TYPES.match(
-            environ.get('CONTENT_TYPE', '')):
-        # webob keeps the parsed body in the environ for the host to read
-        override = webob.Request(environ).POST.get('_method')
-        if override:
-            return str(override).upper()
-    return method
+    query = environ.get('QUERY_STRING', '').encode('latin-1', 'replace')
+    decoded = parse.unquote_to_bytes(query)
+    if _OVERRIDE in query.lower() or _OVERRIDE in decoded.lower():
+        return ('A method override (_method) is not accepted on the images '
+                'API; send the request with its own method.')
+    try:
+        decoded.decode('utf-8')
+    except UnicodeDecodeError:
+        return 'The query string is not valid UTF-8.'
+    if 'form' in environ.get('CONTENT_TYPE', '').lower():
+        body = webob.Request(environ).body  # kept readable for the host
+        if (_OVERRIDE in body.lower()
+                or _OVERRIDE in parse.unquote_to_bytes(body).lower()):
+            return ('A method override (_method) is not accepted on the '
+                    'images API; send the request with its own method.')
+    return None
 
 
 def _split_root(script_name, path):
-    """(SCRIPT_NAME before the root, the root, the path below it), or
-    None when the request is not below a version root."""
+    """(SCRIPT_NAME before the root, the root, the path below it); the root
+    is None when the request is not below a known version root."""
     for root in _ROOTS:
         if script_name.endswith(root):
             return script_name[:-len(root)], root, path
     for root in _ROOTS:
         if path.startswith(root + '/'):
             return script_name, root, path[len(root):]
-    return None
+    return script_name, None, path
 
 
 def _without_version_headers(app):

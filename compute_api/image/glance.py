@@ -175,6 +175,20 @@ class ImageAPI:
         # joined as keystoneauth joins an endpoint and a path
         return '{}/{}'.format(endpoint.rstrip('/'), path.lstrip('/'))
 
+    def _authenticate(self, adapter, image_id):
+        """Get the headers that authenticate the call before making it, so
+        that a failure of the Identity service (giving this service its own
+        token, sent as ``X-Service-Token``) is reported as one and not as a
+        failure of the Image service. The plugin keeps the token it got:
+        the call itself does not ask Keystone again."""
+        try:
+            self._session.get_auth_headers(auth=adapter.auth)
+        except ks_exc.ClientException as exc:
+            LOG.warning('Identity service failed to issue the service token '
+                        'for the Image service, deleting image %s: %s: %s',
+                        image_id, exc.__class__.__name__, str(exc)[:300])
+            raise exception.IdentityServiceUnavailable()
+
     def delete(self, context, image_id):
         """Delete ``image_id``; raise a domain error unless Glance did."""
         if not _IMAGE_ID_RE.fullmatch(image_id):
@@ -182,6 +196,7 @@ class ImageAPI:
         try:
             with deadline.limit(self._total_timeout):
                 adapter = self._adapter(context)
+                self._authenticate(adapter, image_id)
                 # A 401 is final: sending the same token again (keystoneauth
                 # would, once) cannot change Glance's answer.
                 resp = adapter.delete(
@@ -190,8 +205,7 @@ class ImageAPI:
                     allow_reauth=False,
                     headers={'Accept': 'application/json'})
         except ks_exc.ClientException as exc:
-            # keystoneauth's message names the URL that failed: Glance's,
-            # or Keystone's when this service's own token could not be had
+            # keystoneauth's message names the URL that failed
             LOG.warning('Image service unreachable deleting image %s: '
                         '%s: %s', image_id, exc.__class__.__name__,
                         str(exc)[:300])

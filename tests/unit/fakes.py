@@ -174,7 +174,8 @@ class FakeAuth:
 
 def user_auth_plugin(identity):
     """The plugin auth_token sets for a valid token; its catalog lists
-    ``identity['image_url']`` as the Image service, if given."""
+    ``identity['image_url']`` as the Image service, if given, and it gets
+    the service's own token with ``identity['service_auth']``, if given."""
     token = fixture.V3Token(user_id=identity['user_id'],
                             project_id=identity['project_id'])
     if identity.get('image_url'):
@@ -188,8 +189,9 @@ def user_auth_plugin(identity):
     user = access.create(body=token,
                          auth_token=identity.get('token', 'user-token'))
     # with the session and service plugin auth_token gives it
-    return _user_plugin.UserAuthPlugin(user, None, session=_SERVICE_SESSION,
-                                       auth=_SERVICE_AUTH)
+    return _user_plugin.UserAuthPlugin(
+        user, None, session=_SERVICE_SESSION,
+        auth=identity.get('service_auth', _SERVICE_AUTH))
 
 
 def fake_auth_factory(global_conf, **local_conf):

@@ -110,9 +110,11 @@ class ExtensionTestCase(oslo_base.BaseTestCase):
         return path
 
     def request(self, path, method='DELETE', identity=base.MEMBER,
-                headers=None, app=None, **environ):
+                headers=None, app=None, body=None, **environ):
         req = webob.Request.blank(path, method=method, headers=headers,
                                   environ=environ)
+        if body is not None:
+            req.body = body
         req.environ[fakes.IDENTITY_KEY] = identity
         return req.get_response(app or self.app)
 
@@ -205,35 +207,68 @@ class TestServed(ExtensionTestCase):
         self.assertEqual([], HostApp.seen)
         self.assertEqual([], self.glance.requests)
 
-    def test_method_override_is_served_as_the_host_would_route_it(self):
-        # Routes' middleware (Nova's router) turns these into a DELETE: the
-        # filter serves them, its policy and id checks first
-        real = str(uuid.uuid4())
-        for method, query in (('GET', '_method=delete'),
-                              ('GET', '_method=get&_method=DELETE'),
-                              ('POST', '_method=DELETE'),
-                              ('PUT', 'x=1&_method=delete')):
-            resp = self.request(f'/v2.1/images/{real}%3Fjunk?{query}',
-                                method=method)
-            self.assertServed(resp, 404)
-        resp = self.request(f'/v2.1/images/{real}?_method=DELETE',
-                            method='GET', identity=READER)
-        self.assertServed(resp, 403)
+    def assertRefused(self, resp, message, method='DELETE'):
+        self.assertEqual(400, resp.status_int, resp.body)
+        if method != 'HEAD':  # a HEAD answer has no body
+            self.assertEqual(['badRequest'], list(resp.json))
+            self.assertIn(message, resp.json['badRequest']['message'])
         self.assertEqual([], HostApp.seen)
         self.assertEqual([], self.glance.requests)
 
-    def test_form_post_method_override_is_served(self):
+    def test_method_overrides_are_refused(self):
+        # Nova's router reads _method with webob's parser (';' separates
+        # too, invalid UTF-8 makes it keep the request's own method): the
+        # filter refuses every trace of an override instead of reading it
         real = str(uuid.uuid4())
-        req = webob.Request.blank(f'/v2.1/images/{real}', method='POST',
-                                  POST={'_method': 'delete'})
-        req.environ[fakes.IDENTITY_KEY] = READER
-        resp = req.get_response(self.app)
-        self.assertServed(resp, 403)
-        self.assertEqual([], HostApp.seen)
-        # a GET override to another method is still the host's
-        resp = self.request(f'/v2.1/images/{real}?_method=PUT',
-                            method='GET')
+        for method, query in (
+                ('GET', '_method=DELETE'), ('GET', 'x=1;_method=DELETE'),
+                ('GET', ';_method=DELETE'), ('HEAD', 'x;_method=delete'),
+                ('DELETE', '_method=;'), ('DELETE', '_method=DELETE;'),
+                ('DELETE', '_method=%FF'), ('DELETE', '_method=GET&x=%FF'),
+                ('GET', '_METHOD=delete'), ('GET', '%5Fmethod=DELETE'),
+                ('GET', '_%6Dethod=DELETE'), ('POST', '_method=DELETE'),
+                ('PUT', 'x=1&_method=delete'), ('GET', '_method=PUT'),
+                ('GET', '_method')):
+            for path in (f'/v2.1/images/{real}',
+                         f'/v2.1/{base.PROJECT}/images/{real}',
+                         f'/v2/images/{real}', f'/v2.1/IMAGES/{real}',
+                         f'/v2.1/images/{real}/metadata/key'):
+                resp = self.request(f'{path}?{query}', method=method)
+                self.assertRefused(resp, 'method override (_method)', method)
+
+    def test_a_query_that_is_not_utf8_is_refused(self):
+        real = str(uuid.uuid4())
+        for query in ('x=%FF', 'x=%C3', 'x=\xff'):
+            resp = self.request(f'/v2.1/images/{real}', QUERY_STRING=query)
+            self.assertRefused(resp, 'not valid UTF-8')
+        resp = self.request(f'/v2.1/images/{real}', QUERY_STRING='x=%C3%A9')
+        self.assertServed(resp)
+
+    def test_form_bodies_with_an_override_are_refused(self):
+        real = str(uuid.uuid4())
+        multipart = ('--b\r\nContent-Disposition: form-data; '
+                     'name="_method"\r\n\r\ndelete\r\n--b--\r\n')
+        for content_type, body in (
+                ('application/x-www-form-urlencoded', '_method=delete'),
+                ('application/x-www-form-urlencoded; charset=UTF-8',
+                 'x=1&%5FMethod=DELETE'),
+                ('Application/X-WWW-Form-Urlencoded', '_method=DELETE'),
+                ('multipart/form-data; boundary=b', multipart)):
+            for method in ('POST', 'DELETE', 'GET'):
+                resp = self.request(
+                    f'/v2.1/images/{real}', method=method,
+                    CONTENT_TYPE=content_type, body=body.encode())
+                self.assertRefused(resp, 'method override (_method)')
+        # a form without one is the host's (Nova answers it 415), and it
+        # can still read the body
+        resp = self.request(f'/v2.1/images/{real}', method='POST',
+                            CONTENT_TYPE='application/x-www-form-urlencoded',
+                            body=b'name=x')
         self.assertPassedOn(resp, '/v2.1', f'/images/{real}')
+
+    def test_overrides_elsewhere_are_the_hosts(self):
+        resp = self.request('/v2.1/servers/x?_method=DELETE', method='GET')
+        self.assertPassedOn(resp, '/v2.1', '/servers/x')
 
     def test_reserved_characters_stay_in_the_id(self):
         real = str(uuid.uuid4())
@@ -306,13 +341,22 @@ class TestPassedOn(ExtensionTestCase):
 
     def test_paths_outside_the_version_roots(self):
         image_id = str(uuid.uuid4())
+        # outside the urlmap's roots: the host's versions application
         resp = self.request(f'/images/{image_id}')
         self.assertPassedOn(resp, '', f'/images/{image_id}')
+
+    def test_a_pipeline_without_a_version_root_is_served(self):
+        # The host's router sees PATH_INFO as it is: whatever root the
+        # pipeline was mounted at, a path of the call is served here
         flat = self.load('flat')
-        for path in (f'/v3/images/{image_id}', f'/images/{image_id}',
-                     f'/v2.10/images/{image_id}'):
+        image_id = str(uuid.uuid4())
+        resp = self.request(f'/images/{image_id}', app=flat)
+        self.assertServed(resp)
+        for path in (f'/v3/images/{image_id}', f'/v2.10/images/{image_id}'):
             resp = self.request(path, app=flat)
-            self.assertPassedOn(resp, '', path)
+            self.assertServed(resp, 400)  # 'v3' is not the token's project
+        self.assertEqual([f'/v2/images/{image_id}'],
+                         [r.path for r in self.glance.requests])
 
     def test_microversions_not_served_go_to_the_host(self):
         for value in ('compute 2.36', 'compute latest', 'compute 2.105',
@@ -333,7 +377,8 @@ class TestPassedOn(ExtensionTestCase):
                 resp, '/v2.1', f'/{base.PROJECT}/images/{image_id}',
                 {'HTTP_X_OPENSTACK_NOVA_API_VERSION': value})
 
-    def test_unconfirmed_identity_goes_to_the_host(self):
+    def test_unconfirmed_identity_is_refused(self):
+        # the host's auth_token has refused it already in any case
         router, enforcer = extension.build(
             deploy.conf_for_directory(self.config_dir))
         host = HostApp()
@@ -345,7 +390,9 @@ class TestPassedOn(ExtensionTestCase):
                 f'/v2.1/images/{uuid.uuid4()}', method='DELETE',
                 headers=headers)
             resp = req.get_response(app)
-            self.assertPassedOn(resp, '', req.path_info)
+            self.assertEqual(401, resp.status_int, resp.body)
+            self.assertEqual([], HostApp.seen)
+            self.assertEqual([], self.glance.requests)
 
 
 class TestLoading(ExtensionTestCase):

@@ -7,6 +7,7 @@ import uuid
 
 import fixtures
 from keystoneauth1 import adapter as ks_adapter
+from keystoneauth1.identity import v3
 import requests
 import webob
 
@@ -21,6 +22,13 @@ HTML_404 = b'<html><body><h1>404 Not Found</h1>No image</body></html>'
 DOUBLE_DELETE = (b'{"message": "Image status transition from deleted to '
                  b'deleted is not allowed<br /><br />", "code": "400 Bad '
                  b'Request", "title": "Bad Request"}')
+
+
+def closed_port():
+    """A loopback port nothing listens on: bound, noted, closed."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 class TestGlanceOutcomes(base.APITestCase):
@@ -120,12 +128,8 @@ class TestGlanceOutcomes(base.APITestCase):
 class TestGlanceUnreachable(base.APITestCase):
 
     def base_conf(self):
-        # A port nothing listens on: bind, note the port, close.
-        with socket.socket() as s:
-            s.bind(('127.0.0.1', 0))
-            port = s.getsockname()[1]
         return super().base_conf().replace(
-            self.glance.url, f'http://127.0.0.1:{port}')
+            self.glance.url, f'http://127.0.0.1:{closed_port()}')
 
     def test_connection_refused_is_503_within_bound(self):
         start = time.monotonic()
@@ -204,6 +208,39 @@ class TestCredentialsSent(base.APITestCase):
         resp = self.delete_image()
         self.assertFault(resp, 401, 'unauthorized')
         self.assertEqual(1, len(self.glance.requests))
+
+
+class TestIdentityFailure(base.APITestCase):
+    """The service's own token cannot be had: the Identity service is named
+    in the answer and the log, and Glance is never called."""
+
+    def assertIdentityUnavailable(self, keystone_url):
+        service_auth = v3.Password(
+            auth_url=keystone_url, username='compute', password='secret',
+            project_name='service', user_domain_id='default',
+            project_domain_id='default')
+        logs = self.useFixture(fixtures.FakeLogger(name='compute_api'))
+        resp = self.delete_image(
+            identity=dict(base.MEMBER, service_auth=service_auth))
+        self.assertFault(resp, 503, 'serviceUnavailable',
+                         'The Identity service')
+        self.assertNotIn('Image service is unavailable', resp.text)
+        self.assertEqual([], self.glance.requests)
+        self.assertIn('Identity service failed to issue the service token',
+                      logs.output)
+        self.assertNotIn('Image service unreachable', logs.output)
+
+    def test_keystone_answering_500(self):
+        keystone = fakes.FakeGlance()  # any loopback server with answers
+        self.addCleanup(keystone.stop)
+        keystone.default = (500, b'{"error": {"code": 500}}', 0)
+        self.assertIdentityUnavailable(keystone.url + '/v3')
+        self.assertEqual(['/v3/auth/tokens'],
+                         [r.path for r in keystone.requests])
+
+    def test_keystone_unreachable(self):
+        port = closed_port()
+        self.assertIdentityUnavailable(f'http://127.0.0.1:{port}/v3')
 
 
 class TestWithoutServiceToken(base.APITestCase):
