@@ -177,11 +177,13 @@ def corpus(count, seed):
         requests.append(Request(method, '', f'{root}{segment}/images/'
                                 f'{uuid.uuid4()}', query, None, '', {}))
     while len(requests) < count:
-        script_name, root = rng.choice(ROOTS)
-        project = rng.choice(PROJECTS)
+        # the forms Nova routes come more often
+        (script_name, root), = rng.choices(ROOTS, (4, 3, 2, 2, 2, 1, 2, 1,
+                                                   1, 1))
+        project, = rng.choices(PROJECTS, (4, 4, 1, 1, 1))
         segment = '' if project is None else '/' + project
-        path = (f'{root}{segment}/{rng.choice(COLLECTIONS)}/'
-                f'{rng.choice(_ids())}')
+        collection, = rng.choices(COLLECTIONS, (6, 1, 1, 2))
+        path = f'{root}{segment}/{collection}/{rng.choice(_ids())}'
         content_type, body = rng.choice(BODIES)
         method, = rng.choices(METHODS, METHOD_WEIGHTS)
         requests.append(Request(method, script_name, path,

@@ -138,25 +138,20 @@ class TestServedByTheFilter(NovaExtensionTestCase):
         self.assertImageKept(image_id)
 
     def test_line_feed_and_method_override_do_not_pass_the_filter(self):
-        """Nova's routes match '{id}\\n' as '{id}', and its router takes
-        '?_method=delete' on a GET as a DELETE: the filter serves both (its
-        404 for the line feed, its policy and id check for the override)
-        instead of passing them to Nova."""
+        """Nova's routes match '{id}\\n' as '{id}' (the filter answers 404),
+        and its router takes '?_method=delete' on a GET as a DELETE (the
+        filter refuses any override: 400)."""
         image_id = self.stack.create_image()
         for path in (f'/v2.1/images/{image_id}%0A',
                      f'/v2.1/images/{image_id}%0A%0A'):
             resp = self.call(path)
             self.assertFault(resp, 404, 'itemNotFound')
-        resp = self.call(f'/v2.1/images/{image_id}?_method=delete',
-                         method='GET', user='demo-reader')
-        self.assertFault(resp, 403, 'forbidden')
-        resp = self.call(f'/v2.1/images/{image_id}%3Fjunk?_method=delete',
-                         method='GET')
-        self.assertFault(resp, 404, 'itemNotFound')
+        for user in ('demo-reader', 'demo-member'):
+            resp = self.call(f'/v2.1/images/{image_id}?_method=delete',
+                             method='GET', user=user)
+            self.assertFault(resp, 400, 'badRequest', '_method')
         self.assertImageKept(image_id)
-        resp = self.call(f'/v2.1/images/{image_id}?_method=delete',
-                         method='GET')
-        self.assertDeleted(resp, image_id)
+        self.assertDeleted(self.delete(image_id), image_id)
 
     def test_nova_alone_takes_the_line_feed_and_the_override(self):
         """For the record, the same requests to Nova without the filter."""
@@ -209,6 +204,82 @@ class TestServedByTheFilter(NovaExtensionTestCase):
     def _write(path, text):
         with open(path, 'w') as f:
             f.write(text)
+
+
+# (method, query) of requests that Nova's router acts on as a delete and
+# that passed an earlier filter, which read _method with another parser.
+OVERRIDES = (
+    ('GET', '_method=DELETE'), ('GET', 'x=1;_method=DELETE'),
+    ('GET', ';_method=DELETE'), ('HEAD', 'x;_method=delete'),
+    ('DELETE', '_method=;'), ('DELETE', '_method=DELETE;'),
+    ('DELETE', '_method=%FF'), ('DELETE', '_method=GET&x=%FF'))
+
+
+class TestNothingPassesARuleDenyingEveryone(NovaExtensionTestCase):
+    """The filter's rule denies everyone: no request deletes an image,
+    through any root or URL form, however it names its method."""
+
+    @classmethod
+    def setUpClass(cls):
+        base.FunctionalTestCase.setUpClass()
+        state = stack_fixture.running_state()
+        cls._stop = []
+        cls.region = f'{nova.REGION}-{uuid.uuid4().hex[:8]}'
+        try:
+            databases = _databases(state)
+            cls.nova = cls._start(state, databases,
+                                  policy_yaml=f'"{RULE}": "!"\n')
+            cls.plain = cls._start(state, databases, with_filter=False)
+            cls._stop.append(nova.register_region(
+                state, cls.nova['url'] + '/v2.1', cls.region))
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    def paths(self, image_id):
+        project = self.project_id('demo-member')
+        return (f'/v2.1/images/{image_id}',
+                f'/v2.1/{project}/images/{image_id}',
+                f'/v2/images/{image_id}', f'/v2/{project}/images/{image_id}')
+
+    def test_a_plain_delete_is_refused_by_the_rule(self):
+        image_id = self.stack.create_image()
+        for path in self.paths(image_id) + self.paths('not-a-uuid'):
+            self.assertFault(self.call(path), 403, 'forbidden', RULE)
+        self.assertImageKept(image_id)
+
+    def test_method_overrides_are_refused(self):
+        image_id = self.stack.create_image()
+        for method, query in OVERRIDES:
+            for path in self.paths(image_id):
+                resp = self.call(f'{path}?{query}', method=method)
+                if method == 'HEAD':
+                    self.assertEqual(400, resp.status_code)
+                else:
+                    self.assertFault(resp, 400, 'badRequest')
+            self.assertImageKept(image_id)
+        resp = self.call(f'/v2.1/images/not-a-uuid?{OVERRIDES[1][1]}',
+                         method='GET')
+        self.assertFault(resp, 400, 'badRequest', '_method')
+
+    def test_a_form_override_is_refused(self):
+        image_id = self.stack.create_image()
+        for path in self.paths(image_id):
+            resp = self.call(path, method='POST', data='_method=DELETE',
+                             headers={'Content-Type':
+                                      'application/x-www-form-urlencoded'})
+            self.assertFault(resp, 400, 'badRequest', '_method')
+        self.assertImageKept(image_id)
+
+    def test_nova_alone_deletes_through_every_override(self):
+        """For the record: each of them is a delete to Nova's router."""
+        for method, query in OVERRIDES:
+            image_id = self.stack.create_image()
+            resp = self.call(f'/v2.1/images/{image_id}?{query}',
+                             method=method, url=self.plain['url'])
+            self.assertEqual(204, resp.status_code, (method, query))
+            self.assertIsNone(self.stack.glance_image(image_id, 'admin'),
+                              (method, query))
 
 
 class TestLeftToNova(NovaExtensionTestCase):
