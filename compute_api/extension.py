@@ -11,10 +11,11 @@ The filter serves ``DELETE [/{project_id}]/images/{image_id}`` below the
 API's version root (``/v2.1``, or ``/v2`` in the host's legacy pipeline)
 at microversions 2.1 to 2.35 with the service's own router, controller,
 policy and Glance adapter: the very objects of the standalone pipeline,
-built from ``compute_api.conf`` in ``config_dir``. Every other request
-(other paths and methods, other microversions, malformed version headers,
-a request without a confirmed identity) goes to the host unchanged, so
-that the host's own answers stand.
+built from ``compute_api.conf`` in ``config_dir``. A request to an images
+path with a method override or a query that is not UTF-8 is refused (400).
+Every other request (other paths and methods, other microversions,
+malformed version headers) goes to the host unchanged, so that the host's
+own answers stand.
 
 The host has already authenticated the request: its ``auth_token`` left
 the identity headers and ``keystone.token_auth`` (the caller's token and
