@@ -23,7 +23,9 @@ The accounting fails the run (exit 1) unless:
   connection that already served a request);
 * every 502, 503 or closed connection was in flight during a fault window
   (a 503 may also start up to the bound of the ``[glance]`` retries before
-  one).
+  one). A window starts with the fault and ends when deletes are served
+  again through HAProxy: every instance up in HAProxy's health checks and a
+  delete answered by Glance.
 
 The report gives the figures, the fault windows and how many deletes
 HAProxy sent to each instance (from its log).
@@ -44,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 
 import requests
 
@@ -60,6 +63,7 @@ from tests.stack import memcached
 NO_ANSWER = 'connection-error'
 ALLOWED = {204, 404, 502, 503, NO_ANSWER}
 KILLED = 'compute-api-1'
+SERVED_AGAIN_TIMEOUT = 60
 
 
 class Run(soak.Run):
@@ -79,13 +83,35 @@ class Run(soak.Run):
         killed_at = time.monotonic()
         time.sleep(1.0)
         compute.restart_instance(self.state, KILLED)
-        haproxy.wait_status(self.state, 'UP', [KILLED])
-        return killed_at, time.monotonic()
+        return killed_at, None
+
+    def served_again(self):
+        """When deletes are served again on the path the clients use: HAProxy
+        has every instance up, and a delete through it reaches Glance (404
+        for an unknown image). A fault ends there, not when the service
+        that failed answers again: HAProxy marks instances whose workers
+        were all waiting on Glance down, and takes them back only after
+        its health checks pass."""
+        url = f'{self.state["compute_endpoint"]}/images/{uuid.uuid4()}'
+        token = stack.get_session(self.state, soak.OWNERS[0]).get_token()
+        deadline = time.monotonic() + SERVED_AGAIN_TIMEOUT
+        while time.monotonic() < deadline:
+            haproxy.wait_status(self.state, 'UP',
+                                timeout=SERVED_AGAIN_TIMEOUT)
+            try:
+                status = requests.delete(url, timeout=60, headers={
+                    'X-Auth-Token': token}).status_code
+            except requests.ConnectionError:
+                status = None
+            if status == 404:
+                return time.monotonic()
+            time.sleep(0.1)
+        raise stack.StackError('deletes are not served again within '
+                               f'{SERVED_AGAIN_TIMEOUT} s of a fault')
 
     def inject(self, windows):
         faults = (
-            (0.25, f'{KILLED} killed (SIGKILL) until HAProxy has it back',
-             self.kill_instance),
+            (0.25, f'{KILLED} killed (SIGKILL)', self.kill_instance),
             (0.5, 'memcached restarted',
              lambda: memcached.restart(self.state)),
             (0.75, 'Glance restarted',
@@ -94,7 +120,8 @@ class Run(soak.Run):
         for fraction, what, fault in faults:
             if not self.at(fraction):
                 return
-            windows[what] = fault()
+            began, _ = fault()
+            windows[what] = began, self.served_again()
 
     def go(self):
         windows = {}
