@@ -207,6 +207,7 @@ def soak_run(args, state):
     warm = Run(state, work[:50], args.clients, args.time_limit)
     soak.Run.go(warm)   # warm-up, no faults
     run = Run(state, work[50:], args.clients, args.time_limit)
+    run.served_again()  # the measured run starts with every instance up
     started = time.monotonic()
     elapsed, windows = run.go()
     measured = list(dict.fromkeys(work[50:]))
