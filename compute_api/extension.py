@@ -58,6 +58,8 @@ LEGACY_KEY = 'compute_api.legacy_v2'
 # any case. Requests there must carry no method override (see _ambiguity).
 _IMAGES_PATH = re.compile(r'images', re.I)
 _OVERRIDE = b'_method'
+_OVERRIDE_REFUSED = ('A method override (_method) is not accepted on the '
+                     'images API; send the request with its own method.')
 
 # Pieces built per configuration directory: a host loads one filter per
 # pipeline (Nova has two), and they share the enforcer and Glance session.
@@ -137,29 +139,39 @@ def _ambiguity(environ):
     """Why the host might act on this request with another method than
     its own, or None.
 
-    Routes' middleware (Nova's router) lets a ``_method`` in the query, or
-    in the body of a posted form, stand for the request's method, read
-    with webob's parser; the filter does not read it the way the host
-    would but refuses any trace of it: in the query or a form body, in any
-    case and any encoding. A query that is not UTF-8 is refused too, since
-    parsers disagree on what it says. No Compute client sends either.
+    Routes' middleware (Nova's router) lets a ``_method`` parameter of the
+    query, or of a posted form's body, stand for the request's method, read
+    with webob's parser; the filter does not read it the way the host would
+    but refuses any parameter name containing ``_method`` (in any case,
+    percent-encoded or not, ``&`` or ``;`` separating parameters) and, in a
+    multipart form, the text anywhere. A query that is not UTF-8 is refused
+    too, since parsers disagree on what it says. No Compute client sends
+    either.
     """
     query = environ.get('QUERY_STRING', '').encode('latin-1', 'replace')
-    decoded = parse.unquote_to_bytes(query)
-    if _OVERRIDE in query.lower() or _OVERRIDE in decoded.lower():
-        return ('A method override (_method) is not accepted on the images '
-                'API; send the request with its own method.')
+    if _names_an_override(query):
+        return _OVERRIDE_REFUSED
     try:
-        decoded.decode('utf-8')
+        parse.unquote_to_bytes(query).decode('utf-8')
     except UnicodeDecodeError:
         return 'The query string is not valid UTF-8.'
-    if 'form' in environ.get('CONTENT_TYPE', '').lower():
+    media_type = environ.get('CONTENT_TYPE', '').split(';')[0].lower()
+    if 'form-urlencoded' in media_type or 'multipart' in media_type:
         body = webob.Request(environ).body  # kept readable for the host
-        if (_OVERRIDE in body.lower()
-                or _OVERRIDE in parse.unquote_to_bytes(body).lower()):
-            return ('A method override (_method) is not accepted on the '
-                    'images API; send the request with its own method.')
+        if ('multipart' in media_type and _OVERRIDE in body.lower()
+                or _names_an_override(body)):
+            return _OVERRIDE_REFUSED
     return None
+
+
+def _names_an_override(form):
+    """Whether a parameter name of an urlencoded ``form`` (bytes) contains
+    ``_method``, in any case and encoding."""
+    for field in re.split(rb'[&;]', form):
+        name = parse.unquote_to_bytes(field.split(b'=', 1)[0])
+        if _OVERRIDE in name.lower():
+            return True
+    return False
 
 
 def _split_root(script_name, path):

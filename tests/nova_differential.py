@@ -11,14 +11,18 @@ replaced by a stand-in that, like it, removes the identity headers a client
 sends and sets those of a valid member token. Nova and the filter each call
 a Glance of their own on loopback that records every request.
 
+A third build has the filter at its default rule (a member may delete),
+so that the requests it serves go all the way to its own Glance.
+
 A generated corpus (methods, method overrides in the query and in form
 bodies in every case, separator and encoding, queries that are not UTF-8,
 version roots, ``SCRIPT_NAME`` splits, project segments, image ids, both
 version headers and the urlmap's content-type and accept strategies) is sent
-to both. The run fails if any request makes Nova's own Glance see a
-``DELETE`` through the pipeline with the filter, or the filter's Glance see
-one at all (the rule denies it), and also if Nova alone deleted nothing or
-none of the issue's bypasses (the corpus would then prove nothing).
+to each. The run fails if any request makes Nova's own Glance see a
+``DELETE`` through a pipeline with the filter, or the deny-all filter's
+Glance see one at all, and also if Nova alone missed one of the known
+bypasses or the default-rule filter served nothing (the corpus would then
+prove nothing).
 
 Run it from the repository root with a Nova environment
 (``tools/bootstrap.sh`` makes ``.venv-nova``)::
@@ -91,7 +95,8 @@ METHOD_WEIGHTS = (8, 4, 2, 4, 1, 1, 1, 1, 1)
 ROOTS = (('', '/v2.1'), ('', '/v2'), ('/compute', '/v2.1'),
          ('/compute', '/v2'), ('', ''), ('', '/V2.1'), ('', '//v2.1'),
          ('', '/v2.1/'), ('', '/v2.10'), ('', '/v3'))
-PROJECTS = (None, PROJECT, OTHER_PROJECT, PROJECT.upper(), 'not-hex')
+PROJECTS = (None, PROJECT, OTHER_PROJECT, PROJECT.upper(), 'not-hex',
+            PROJECT + '\n', 'caf\xc3\xa9')
 COLLECTIONS = ('images', 'Images', 'IMAGES', 'images/')
 QUERIES = (
     '', '_method=DELETE', '_method=delete', 'x=1;_method=DELETE',
@@ -125,6 +130,11 @@ BODIES = (
      _multipart('_method', 'delete')),
     ('text/plain', '_method=DELETE'),
     ('application/json;version=2.1', ''), ('application/json;version=2', ''),
+    ('application/json;version=2.1/x', ''),
+    ('application/json;version=2/x', ''),
+    (FORM + ' ; charset=latin-1', '_method=DELETE'),
+    (FORM, 'name=build_method'),
+    ('application/vnd.platform+json', '{"_method": "DELETE"}'),
 )
 # extra headers: both version headers and the urlmap's accept strategy
 HEADERS = (
@@ -144,6 +154,11 @@ HEADERS = (
      'X-OpenStack-Nova-API-Version': '2.99'},
     {'Accept': 'application/json;version=2.1'},
     {'Accept': 'application/json;version=2'},
+    {'Accept': 'application/json;version=2.1/x'},
+    {'Accept': 'application/json;version=2/x'},
+    {'OpenStack-API-Version': 'compute 2.36, compute 2.1'},
+    {'X-OpenStack-Nova-API-Version': '2.1, 2.36'},
+    {'X-OpenStack-Nova-API-Version': '2.36, 2.1'},
 )
 
 
@@ -151,7 +166,8 @@ def _ids():
     real = str(uuid.uuid4())
     return (real, real.upper(), 'not-a-uuid', real + '\n', real + '?x',
             real + '#x', real + '/', real + '/metadata/k', '.', '..',
-            real + '.json', real + ' ', '', real + '\r', real + '%3F')
+            real + '.json', real + '.xml', real + ' ', '', real + '\r',
+            real + '%3F', real + '\x00', real + '\xc3\xa9')
 
 
 # The requests the issue found reaching Nova's delete past the filter
@@ -163,7 +179,8 @@ KNOWN_BYPASSES = (
     ('DELETE', '_method=%FF'), ('DELETE', '_method=GET&x=%FF'))
 
 Request = collections.namedtuple(
-    'Request', 'method script_name path query content_type body headers')
+    'Request',
+    'method script_name path query content_type body headers chunked')
 
 
 def corpus(count, seed):
@@ -175,12 +192,13 @@ def corpus(count, seed):
             KNOWN_BYPASSES, ('/v2.1', '/v2'), (None, PROJECT)):
         segment = '' if project is None else '/' + project
         requests.append(Request(method, '', f'{root}{segment}/images/'
-                                f'{uuid.uuid4()}', query, None, '', {}))
+                                f'{uuid.uuid4()}', query, None, '', {},
+                                False))
     while len(requests) < count:
         # the forms Nova routes come more often
         (script_name, root), = rng.choices(ROOTS, (4, 3, 2, 2, 2, 1, 2, 1,
                                                    1, 1))
-        project, = rng.choices(PROJECTS, (4, 4, 1, 1, 1))
+        project, = rng.choices(PROJECTS, (4, 4, 1, 1, 1, 1, 1))
         segment = '' if project is None else '/' + project
         collection, = rng.choices(COLLECTIONS, (6, 1, 1, 2))
         path = f'{root}{segment}/{collection}/{rng.choice(_ids())}'
@@ -188,7 +206,7 @@ def corpus(count, seed):
         method, = rng.choices(METHODS, METHOD_WEIGHTS)
         requests.append(Request(method, script_name, path,
                                 rng.choice(QUERIES), content_type, body,
-                                rng.choice(HEADERS)))
+                                rng.choice(HEADERS), rng.random() < 0.2))
     return requests
 
 
@@ -206,12 +224,16 @@ def environ(request):
         'HTTP_HOST': '127.0.0.1:8774',
         'HTTP_X_AUTH_TOKEN': TOKEN,
         'HTTP_X_ROLES': 'admin',  # a client's: the stand-in removes it
-        'CONTENT_LENGTH': str(len(body)),
+
         'wsgi.version': (1, 0), 'wsgi.url_scheme': 'http',
         'wsgi.input': io.BytesIO(body), 'wsgi.errors': io.StringIO(),
         'wsgi.multithread': False, 'wsgi.multiprocess': False,
         'wsgi.run_once': False,
     }
+    if request.chunked:  # a body of unknown length, as after a chunked one
+        env['wsgi.input_terminated'] = True
+    else:
+        env['CONTENT_LENGTH'] = str(len(body))
     if request.content_type is not None:
         env['CONTENT_TYPE'] = request.content_type
     for name, value in request.headers.items():
@@ -239,8 +261,9 @@ def call(app, request):
 # The two Novas
 
 
-def build_apps(directory, nova_glance, filter_glance):
-    """(Nova alone, Nova with the filter) as WSGI callables."""
+def build_apps(directory, nova_glance, deny_glance, allow_glance):
+    """Nova alone, Nova with the filter denying everyone, and Nova with the
+    filter at its default rule, as WSGI callables."""
     from nova import config
     from paste import deploy as paste_deploy
     directory = pathlib.Path(directory)
@@ -249,16 +272,20 @@ def build_apps(directory, nova_glance, filter_glance):
         raise SystemExit(f'Nova\'s api-paste.ini no longer names '
                          f'{NOVA_AUTHTOKEN}')
     paste = paste.replace(NOVA_AUTHTOKEN, STAND_IN)
-    filter_dir = directory / 'compute_api'
-    filter_dir.mkdir()
-    (filter_dir / 'compute_api.conf').write_text(
-        f'[glance]\nendpoint_override = {filter_glance}\n'
-        'connect_retries = 0\nstatus_code_retries = 0\n'
-        '[oslo_policy]\npolicy_file = policy.yaml\n')
-    (filter_dir / 'policy.yaml').write_text(DENY_ALL)
-    (directory / 'nova-paste.ini').write_text(paste)
-    (directory / 'filter-paste.ini').write_text(
-        nova_mod.paste_with_filter(paste, filter_dir))
+    (directory / 'nova.paste.ini').write_text(paste)
+    names = ['nova']
+    for name, glance_url, policy in (('deny', deny_glance, DENY_ALL),
+                                     ('allow', allow_glance, '{}\n')):
+        filter_dir = directory / name
+        filter_dir.mkdir()
+        (filter_dir / 'compute_api.conf').write_text(
+            f'[glance]\nendpoint_override = {glance_url}\n'
+            'connect_retries = 0\nstatus_code_retries = 0\n'
+            '[oslo_policy]\npolicy_file = policy.yaml\n')
+        (filter_dir / 'policy.yaml').write_text(policy)
+        (directory / f'{name}.paste.ini').write_text(
+            nova_mod.paste_with_filter(paste, filter_dir))
+        names.append(name)
     (directory / 'nova.conf').write_text(
         '[DEFAULT]\ntransport_url = fake:/\n'
         f'log_file = {directory}/nova.log\nuse_stderr = false\n'
@@ -268,10 +295,8 @@ def build_apps(directory, nova_glance, filter_glance):
         f'[oslo_concurrency]\nlock_path = {directory}/locks\n')
     config.parse_args([], default_config_files=[str(directory /
                                                     'nova.conf')])
-    return tuple(
-        paste_deploy.loadapp(f'config:{directory / name}',
-                             name='osapi_compute')
-        for name in ('nova-paste.ini', 'filter-paste.ini'))
+    return [paste_deploy.loadapp(f'config:{directory / name}.paste.ini',
+                                 name='osapi_compute') for name in names]
 
 
 def deletes(glance, since):
@@ -279,32 +304,42 @@ def deletes(glance, since):
 
 
 def run(requests):
-    """Send every request to both Novas; return the findings."""
-    nova_glance, filter_glance = fakes.FakeGlance(), fakes.FakeGlance()
-    found = {'nova_deleted': [], 'escaped': [], 'filter_called': [],
-             'statuses': collections.Counter()}
+    """Send every request to the three Novas; return the findings."""
+    glances = [fakes.FakeGlance() for _ in range(3)]
+    nova_glance, deny_glance, allow_glance = glances
+    found = {'nova_deleted': [], 'escaped': [], 'denied_but_called': [],
+             'statuses': collections.Counter(), 'allowed_served': 0}
     try:
         with tempfile.TemporaryDirectory(prefix='nova-differential-') as tmp:
-            alone, with_filter = build_apps(tmp, nova_glance.url,
-                                            filter_glance.url)
+            alone, deny, allow = build_apps(
+                tmp, *(glance.url for glance in glances))
             for request in requests:
                 mark = len(nova_glance.requests)
                 call(alone, request)
                 deleted = bool(deletes(nova_glance, mark))
                 if deleted:
                     found['nova_deleted'].append(request)
-                mark = len(nova_glance.requests)
-                filter_mark = len(filter_glance.requests)
-                status = call(with_filter, request)
-                if deletes(nova_glance, mark):
-                    found['escaped'].append((request, status))
-                if deletes(filter_glance, filter_mark):
-                    found['filter_called'].append((request, status))
-                if deleted:
-                    found['statuses'][status] += 1
+                for app, glance in ((deny, deny_glance),
+                                    (allow, allow_glance)):
+                    mark = len(nova_glance.requests)
+                    since = len(glance.requests)
+                    status = call(app, request)
+                    if deletes(nova_glance, mark):
+                        found['escaped'].append((request, status))
+                    served = bool(deletes(glance, since))
+                    if app is deny:
+                        if served:
+                            found['denied_but_called'].append(
+                                (request, status))
+                        if deleted:
+                            key = ('OPTIONS (CORS)' if request.method ==
+                                   'OPTIONS' else status)
+                            found['statuses'][key] += 1
+                    elif served:
+                        found['allowed_served'] += 1
     finally:
-        nova_glance.stop()
-        filter_glance.stop()
+        for glance in glances:
+            glance.stop()
     return found
 
 
@@ -331,15 +366,19 @@ def main(argv=None):
     print(f'nova {version}: {len(requests)} requests (seed {args.seed}) '
           f'in {seconds:.0f} s')
     print(f'Nova alone deleted through {len(found["nova_deleted"])} of '
-          f'them; with the filter (rule denying everyone) those were '
-          f'answered {dict(sorted(found["statuses"].items()))}')
+          f'them; with the filter denying everyone those were answered '
+          f'{dict(sorted(found["statuses"].items(), key=str))} (CORS '
+          f'answers every OPTIONS 200); with the filter at its default '
+          f'rule, {found["allowed_served"]} requests were served by it')
     checks = [
-        ('no request reaches Nova\'s images delete past the filter',
-         found['escaped']),
+        ('no request reaches Nova\'s images delete past the filter, '
+         'whatever its rule', found['escaped']),
         ('the filter never calls Glance against its deny-all rule',
-         found['filter_called']),
+         found['denied_but_called']),
         ('Nova alone deletes through every known bypass of the corpus',
          ['missed'] * known_missed),
+        ('the filter at its default rule serves deletes',
+         [] if found['allowed_served'] else ['none served']),
     ]
     failed = 0
     for what, bad in checks:

@@ -270,6 +270,19 @@ class TestServed(ExtensionTestCase):
         resp = self.request('/v2.1/servers/x?_method=DELETE', method='GET')
         self.assertPassedOn(resp, '/v2.1', '/servers/x')
 
+    def test_values_that_mention_method_are_not_overrides(self):
+        # an image named 'build_method' is a filter any client may send
+        for query in ('name=build_method', 'name=_method', 'x=%5Fmethod'):
+            resp = self.request(f'/v2.1/images/detail?{query}',
+                                method='GET')
+            self.assertPassedOn(resp, '/v2.1', '/images/detail')
+        image_id = str(uuid.uuid4())
+        resp = self.request(f'/v2.1/images/{image_id}', method='POST',
+                            CONTENT_TYPE='application/x-www-form-urlencoded',
+                            body=b'name=build_method')
+        self.assertPassedOn(resp, '/v2.1', f'/images/{image_id}')
+        self.assertServed(self.delete(QUERY_STRING='name=build_method'))
+
     def test_reserved_characters_stay_in_the_id(self):
         real = str(uuid.uuid4())
         for junk in ('?x', '#x', '?', ' x'):
