@@ -10,11 +10,10 @@ answered 503.
 
 Each attempt may wait up to ``timeout`` to connect and up to ``timeout``
 again for each read, and a delete makes up to ``1 + connect_retries +
-status_code_retries`` attempts; ``total_timeout`` bounds the whole call, all
-attempts and retry delays included (a retry delay that has begun is still
-waited out, so the bound is ``total_timeout`` plus at most one delay: 40.5 s
-with the defaults). A ``Retry-After`` header from Glance is ignored (the
-configured delays apply), so it cannot stretch that bound.
+status_code_retries`` attempts; ``total_timeout`` bounds them, retry delays
+included: no attempt starts after it and none waits longer than the time
+left. A ``Retry-After`` header from Glance is ignored (the configured
+delays apply), so it cannot stretch that bound.
 
 ``send_service_token`` says whether Glance also receives this service's own
 token as ``X-Service-Token`` beside the caller's, as OpenStack services send
@@ -44,13 +43,12 @@ OPTS = [
     cfg.FloatOpt(
         'total_timeout', default=40, min=1,
         help='Seconds a delete may spend on the Image service in all: every '
-             'attempt, and the delays between them, included. When they run '
-             'out, the attempt in progress is abandoned (its connection is '
-             'closed), no further attempt is made, and the client is '
-             'answered 503. A retry delay that has begun is waited out, so '
-             'a delete can last this long plus one connect_retry_delay or '
-             'status_code_retry_delay. Keep the WSGI server\'s worker '
-             'timeout, and the read timeout of a proxy in front, above it '
+             'attempt, and the delays between them, included. No attempt '
+             'starts after it, none may wait longer than the time left (to '
+             'connect, and for each read), and the client is then answered '
+             '503. An answer that trickles in, a byte now and then, is not '
+             'cut: the WSGI server\'s worker timeout bounds it. Keep that '
+             'timeout, and the read timeout of a proxy in front, above this '
              'plus the time needed to validate the token.'),
     cfg.BoolOpt(
         'send_service_token', default=True,
@@ -68,11 +66,36 @@ OPTS = [
 ]
 
 
+# Session options that keystoneauth1 has only from a given release on. With
+# an older keystoneauth1 they are registered here without effect, so that a
+# configuration that sets one is refused at load, by name (see unsupported).
+NEWER_SESSION_OPTIONS = {'tls_ciphers': '5.17.0', 'tls_min_version': '5.17.0'}
+
+
+def _missing_session_opts(session_opts):
+    names = {opt.dest for opt in session_opts}
+    return [cfg.StrOpt(name, help=f'Needs keystoneauth1 {release} or newer; '
+                                  'setting it with an older one stops the '
+                                  'service from loading.')
+            for name, release in NEWER_SESSION_OPTIONS.items()
+            if name not in names]
+
+
 def _opts():
-    opts = (ks_loading.get_session_conf_options() +
+    session_opts = ks_loading.get_session_conf_options()
+    opts = (session_opts +
             ks_loading.get_adapter_conf_options(include_deprecated=False))
     cfg.set_defaults(opts, **DEFAULTS)
-    return opts + OPTS
+    return opts + _missing_session_opts(session_opts) + OPTS
+
+
+def unsupported(conf):
+    """The [glance] options set in ``conf`` that the installed
+    keystoneauth1 does not have, each with the release that has it."""
+    missing = _missing_session_opts(ks_loading.get_session_conf_options())
+    return [f'{opt.dest} (keystoneauth1 '
+            f'{NEWER_SESSION_OPTIONS[opt.dest]} or newer)'
+            for opt in missing if conf[GROUP.name][opt.dest] is not None]
 
 
 def register_opts(conf):

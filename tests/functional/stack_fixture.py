@@ -112,7 +112,8 @@ class StackFixture(fixtures.Fixture):
                                    f'{response.status_code}')
 
     def start_compute_api(self, conf_overrides=None, workers=1,
-                          policy_yaml=None, name=None, server=None):
+                          policy_yaml=None, name=None, server=None,
+                          server_settings=None):
         """Start an extra compute-api (stopped at cleanup).
 
         Returns ``{'url', 'pid', 'config_dir'}``; see
@@ -121,6 +122,7 @@ class StackFixture(fixtures.Fixture):
         name = name or f'compute-{uuid.uuid4().hex[:12]}'
         instance = stack.start_compute_api(
             self.state, name, conf_overrides=conf_overrides,
-            workers=workers, policy_yaml=policy_yaml, server=server)
+            workers=workers, policy_yaml=policy_yaml, server=server,
+            server_settings=server_settings)
         self.addCleanup(stack.stop_process, instance['pid'])
         return instance

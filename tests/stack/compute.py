@@ -154,13 +154,14 @@ def write_compute_config(config_dir, sections, policy_yaml=None):
 
 
 def start_compute_api(state, name, conf_overrides=None, workers=1,
-                      policy_yaml=None, server=None):
+                      policy_yaml=None, server=None, server_settings=None):
     """Start an extra compute-api with its own config dir and port.
 
     The config is the stack's compute_api.conf with ``conf_overrides``
     (``{section: {option: value}}``) applied; ``policy_yaml`` is written to
     its policy.yaml. ``server``: one of ``SERVERS``, by default the
-    stack's. Returns ``{'url', 'pid', 'config_dir'}``; stop it with
+    stack's; ``server_settings``: settings of its configuration file to
+    change. Returns ``{'url', 'pid', 'config_dir'}``; stop it with
     ``stop_process(pid)`` (``down`` stops it too).
     """
     if not name or name in STACK_PATHS or '/' in name or name[0] == '.':
@@ -177,7 +178,7 @@ def start_compute_api(state, name, conf_overrides=None, workers=1,
     port = free_ports(1)[0]
     pid = start_compute_server(server or stack_server(state), name,
                                config_dir, port=port, workers=workers,
-                               workdir=workdir)
+                               workdir=workdir, extra=server_settings)
     url = f'http://{HOST}:{port}'
     try:
         wait_http(name, url + '/', pid, workdir / 'logs' / f'{name}.log',

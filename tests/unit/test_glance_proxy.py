@@ -1,11 +1,9 @@
 """Proxy environment variables apply to Glance calls, read once per
 endpoint."""
 
-from unittest import mock
 import uuid
 
 import fixtures
-from requests import sessions as requests_sessions
 
 from tests.unit import base
 from tests.unit import fakes
@@ -54,15 +52,6 @@ class TestProxyFromEnvironment(ProxyTestCase):
             [(sent.method, sent.path) for sent in self.proxy.requests])
         self.assertGlanceNotCalled()
 
-    def test_the_environment_is_read_once_per_endpoint(self):
-        lookup = self.useFixture(fixtures.MockPatchObject(
-            requests_sessions, 'get_environ_proxies',
-            wraps=requests_sessions.get_environ_proxies)).mock
-        for _ in range(3):
-            self.assertEqual(204, self.delete_image().status_int)
-        self.assertEqual(1, lookup.call_count)
-        self.assertEqual(3, len(self.proxy.requests))
-
 
 class TestNoProxy(ProxyTestCase):
 
@@ -74,22 +63,3 @@ class TestNoProxy(ProxyTestCase):
             self.assertEqual(204, self.delete_image().status_int)
         self.assertEqual(2, len(self.glance.requests))
         self.assertEqual([], self.proxy.requests)
-
-
-class TestSettingsAreNotShared(base.APITestCase):
-
-    def test_each_request_gets_its_own_settings(self):
-        router = self.app
-        while not hasattr(router, '_controllers'):
-            router = router.application
-        http = router._controllers['images'].image_api._session.session
-        url = self.glance.url + '/v2/images/x'
-        first = http.merge_environment_settings(url, {}, None, None, None)
-        first['proxies']['http'] = 'http://changed.invalid'
-        second = http.merge_environment_settings(url, {}, None, None, None)
-        self.assertNotIn('http', second['proxies'])
-        with mock.patch.object(http, 'trust_env', False):
-            self.assertEqual(
-                {'proxies': {}, 'stream': False, 'verify': True,
-                 'cert': None},
-                http.merge_environment_settings(url, {}, None, None, None))
