@@ -33,7 +33,10 @@ from tests import stack
 NOVA_VENV = pathlib.Path(os.environ.get(
     'COMPUTE_API_NOVA_VENV', stack.REPO_ROOT / '.venv-nova'))
 NOVA_BIN_DIR = NOVA_VENV / 'bin'
+# Nova's WSGI application: a module from 30 on (the only one from 33 on),
+# an application factory before.
 NOVA_APP = 'nova.wsgi.osapi_compute:application'
+NOVA_APP_FACTORY = 'nova.api.openstack.compute.wsgi:init_application()'
 NOVA_CONFIG_ENV = 'OS_NOVA_CONFIG_DIR'
 NOVA_START_TIMEOUT = 60
 REGION = 'NovaRegion'
@@ -57,6 +60,13 @@ def nova_program(name):
         raise stack.StackError(f'{path} is missing: run tools/bootstrap.sh, '
                                f'which installs Nova into {NOVA_VENV}')
     return path
+
+
+def nova_app():
+    """The WSGI application of the Nova in ``NOVA_VENV``, for gunicorn."""
+    modules = NOVA_VENV.glob('lib/python3*/site-packages/nova/wsgi/'
+                             'osapi_compute.py')
+    return NOVA_APP if any(modules) else NOVA_APP_FACTORY
 
 
 def installed_paste_ini():
@@ -167,7 +177,7 @@ def start_nova(state, databases, name=None, with_filter=True,
         stack.write_compute_config(filter_dir, sections, policy_yaml)
     (base / 'api-paste.ini').write_text(paste)
     port = stack.free_ports(1)[0]
-    stack.write_gunicorn_conf(base / 'gunicorn.conf.py', app=NOVA_APP,
+    stack.write_gunicorn_conf(base / 'gunicorn.conf.py', app=nova_app(),
                               port=port, workers=1, log_name=name,
                               workdir=workdir)
     env = dict(os.environ)

@@ -34,13 +34,17 @@ Its last line is the plain ``differential: N passed, N failed`` one.
 
 import argparse
 import collections
+import http.server
 import io
 import itertools
+import json
 import pathlib
 import random
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 
 import webob.dec
@@ -74,9 +78,10 @@ class IdentityStandIn:
         req.headers['X-User-Id'] = USER
         req.headers['X-Project-Id'] = PROJECT
         req.headers['X-Roles'] = 'member,reader'
-        req.headers['X-Auth-Token'] = TOKEN
+        # the client's token names the request in the Glances' records
+        token = req.headers.get('X-Auth-Token', TOKEN)
         req.environ['keystone.token_auth'] = fakes.user_auth_plugin(
-            {'user_id': USER, 'project_id': PROJECT, 'token': TOKEN})
+            {'user_id': USER, 'project_id': PROJECT, 'token': token})
         return req.get_response(self.application)
 
 
@@ -210,7 +215,7 @@ def corpus(count, seed):
     return requests
 
 
-def environ(request):
+def environ(request, token=TOKEN):
     """What a WSGI server hands over for ``request``: the path decoded,
     strings holding bytes as latin-1."""
     body = request.body.encode('latin-1')
@@ -222,7 +227,7 @@ def environ(request):
         'SERVER_NAME': '127.0.0.1', 'SERVER_PORT': '8774',
         'SERVER_PROTOCOL': 'HTTP/1.1', 'REMOTE_ADDR': '127.0.0.1',
         'HTTP_HOST': '127.0.0.1:8774',
-        'HTTP_X_AUTH_TOKEN': TOKEN,
+        'HTTP_X_AUTH_TOKEN': token,
         'HTTP_X_ROLES': 'admin',  # a client's: the stand-in removes it
 
         'wsgi.version': (1, 0), 'wsgi.url_scheme': 'http',
@@ -241,13 +246,13 @@ def environ(request):
     return env
 
 
-def call(app, request):
-    """The status of ``app``'s answer to ``request``."""
+def call(app, request, token=TOKEN):
+    """The status of ``app``'s answer to ``request`` sent with ``token``."""
     status = []
 
     def start_response(line, headers, exc_info=None):
         status.append(int(line.split()[0]))
-    body = app(environ(request), start_response)
+    body = app(environ(request, token), start_response)
     try:
         for _ in body:
             pass
@@ -299,47 +304,100 @@ def build_apps(directory, nova_glance, deny_glance, allow_glance):
                                  name='osapi_compute') for name in names]
 
 
-def deletes(glance, since):
-    return [r for r in glance.requests[since:] if r.method == 'DELETE']
+class RecordingGlance(http.server.BaseHTTPRequestHandler):
+    """A Glance that answers every DELETE 204 (and anything else 404) and
+    records the token of each DELETE; ``GET /_recorded`` lists them."""
+
+    protocol_version = 'HTTP/1.1'
+    recorded = []
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body=b''):
+        self.send_response(status)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_DELETE(self):
+        self.recorded.append(self.headers.get('X-Auth-Token'))
+        self.answer(204)
+
+    def do_GET(self):
+        if self.path == '/_recorded':
+            self.answer(200, json.dumps(self.recorded).encode())
+        else:
+            self.answer(404, b'{"message": "no such image"}')
+
+    do_HEAD = do_POST = do_PUT = do_PATCH = do_GET
+
+
+class GlanceProcess:
+    """A RecordingGlance in a process of its own (``--glance``): Novas up to
+    32 patch the process they run in for eventlet, where a server thread
+    of the same process would block every green thread."""
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', 'tests.nova_differential', '--glance'],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        self.url = self.proc.stdout.readline().strip()
+        if not self.url.startswith('http://'):
+            self.__exit__()
+            raise SystemExit('the recording Glance did not start')
+        return self
+
+    def recorded(self):
+        with urllib.request.urlopen(self.url + '/_recorded') as resp:
+            return set(json.load(resp))
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.proc.stdout.close()
+
+
+def serve_glance():
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                             RecordingGlance)
+    print(f'http://127.0.0.1:{server.server_address[1]}', flush=True)
+    server.serve_forever()
 
 
 def run(requests):
     """Send every request to the three Novas; return the findings."""
-    glances = [fakes.FakeGlance() for _ in range(3)]
-    nova_glance, deny_glance, allow_glance = glances
+    apps = ('alone', 'deny', 'allow')
+    with GlanceProcess() as nova_glance, GlanceProcess() as deny_glance, \
+            GlanceProcess() as allow_glance, \
+            tempfile.TemporaryDirectory(prefix='nova-differential-') as tmp:
+        built = dict(zip(apps, build_apps(
+            tmp, nova_glance.url, deny_glance.url, allow_glance.url),
+            strict=True))
+        denied = {}
+        for i, request in enumerate(requests):
+            for name, app in built.items():
+                status = call(app, request, f'req-{i}-{name}')
+                if name == 'deny':
+                    denied[i] = status
+        deleted = nova_glance.recorded()
+        deny_called = deny_glance.recorded()
+        allow_called = allow_glance.recorded()
     found = {'nova_deleted': [], 'escaped': [], 'denied_but_called': [],
-             'statuses': collections.Counter(), 'allowed_served': 0}
-    try:
-        with tempfile.TemporaryDirectory(prefix='nova-differential-') as tmp:
-            alone, deny, allow = build_apps(
-                tmp, *(glance.url for glance in glances))
-            for request in requests:
-                mark = len(nova_glance.requests)
-                call(alone, request)
-                deleted = bool(deletes(nova_glance, mark))
-                if deleted:
-                    found['nova_deleted'].append(request)
-                for app, glance in ((deny, deny_glance),
-                                    (allow, allow_glance)):
-                    mark = len(nova_glance.requests)
-                    since = len(glance.requests)
-                    status = call(app, request)
-                    if deletes(nova_glance, mark):
-                        found['escaped'].append((request, status))
-                    served = bool(deletes(glance, since))
-                    if app is deny:
-                        if served:
-                            found['denied_but_called'].append(
-                                (request, status))
-                        if deleted:
-                            key = ('OPTIONS (CORS)' if request.method ==
-                                   'OPTIONS' else status)
-                            found['statuses'][key] += 1
-                    elif served:
-                        found['allowed_served'] += 1
-    finally:
-        for glance in glances:
-            glance.stop()
+             'statuses': collections.Counter(),
+             'allowed_served': len(allow_called)}
+    for i, request in enumerate(requests):
+        for name in ('deny', 'allow'):
+            if f'req-{i}-{name}' in deleted:
+                found['escaped'].append((name, request, denied[i]))
+        if f'req-{i}-deny' in deny_called:
+            found['denied_but_called'].append((request, denied[i]))
+        if f'req-{i}-alone' in deleted:
+            found['nova_deleted'].append(request)
+            key = ('OPTIONS (CORS)' if request.method == 'OPTIONS'
+                   else denied[i])
+            found['statuses'][key] += 1
     return found
 
 
@@ -348,7 +406,11 @@ def main(argv=None):
     parser.add_argument('--count', type=int, default=20000,
                         help='requests in the corpus (default 20000)')
     parser.add_argument('--seed', type=int, default=20261202)
+    parser.add_argument('--glance', action='store_true',
+                        help='be a recording Glance (used by the run)')
     args = parser.parse_args(argv)
+    if args.glance:
+        return serve_glance()
     try:
         from importlib import metadata
         version = metadata.version('nova')

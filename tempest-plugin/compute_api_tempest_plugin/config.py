@@ -36,10 +36,10 @@ ComputeApiGroup = [
                     'host API owns (405 with Allow for other methods on an '
                     'image) are not asserted.'),
     cfg.StrOpt('max_microversion',
-               default='2.104',
                help='The highest Compute API microversion the endpoint '
-                    'serves (the version document\'s "version"); the next '
-                    'one up must be refused with 406.'),
+                    'serves; the next one up must be refused with 406. By '
+                    'default, the "version" of the endpoint\'s own version '
+                    'document (GET /v2.1/).'),
     cfg.IntOpt('max_request_body_size',
                default=114688,
                min=1,

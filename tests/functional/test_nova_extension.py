@@ -32,7 +32,6 @@ RULE = 'os_compute_api:images:delete'
 OUTAGE_TOTAL_TIMEOUT = 3
 OUTAGE_GLANCE = {'connect_retries': 1, 'connect_retry_delay': 0.2,
                  'timeout': 2, 'total_timeout': OUTAGE_TOTAL_TIMEOUT}
-NOVA_MAX_VERSION = '2.104'
 # Nova's databases, made once per test process and stack: {workdir: dir}.
 _DATABASES = {}
 
@@ -297,9 +296,9 @@ class TestLeftToNova(NovaExtensionTestCase):
         resp = requests.get(self.url + '/v2.1/', timeout=base.TIMEOUT)
         self.assertEqual(200, resp.status_code)
         version = resp.json()['version']
-        self.assertEqual(('v2.1', '2.1', NOVA_MAX_VERSION),
-                         (version['id'], version['min_version'],
-                          version['version']))
+        self.assertEqual(('v2.1', '2.1'),
+                         (version['id'], version['min_version']))
+        self.assertRegex(version['version'], r'^2\.\d+$')
         plain = requests.get(self.plain['url'] + '/v2.1/',
                              timeout=base.TIMEOUT).json()
         self.assertEqual(plain['version']['version'], version['version'])

@@ -31,7 +31,7 @@ class TestPluginEntryPoint(testtools.TestCase):
         plugin.ComputeApiTempestPlugin().register_opts(conf)
         conf([])
         self.assertEqual('standalone', conf.compute_api.mode)
-        self.assertEqual('2.104', conf.compute_api.max_microversion)
+        self.assertIsNone(conf.compute_api.max_microversion)
         self.assertEqual(114688, conf.compute_api.max_request_body_size)
         conf.set_override('mode', 'extension', 'compute_api')
         self.assertRaises(ValueError, conf.set_override, 'mode', 'nova',

@@ -112,6 +112,18 @@ class BaseImageDeleteTest(test.BaseTestCase):
         return client.raw_request(client.base_url + path, method,
                                   headers=all_headers, body=body)
 
+    def max_microversion(self):
+        """``[compute_api] max_microversion``, or else the ``version`` of the
+        compute endpoint's own version document (``GET /v2.1/``)."""
+        if CONF.compute_api.max_microversion:
+            return CONF.compute_api.max_microversion
+        base_url = self.images_client.base_url
+        root = base_url[:base_url.index('/v2.1') + len('/v2.1')] \
+            if '/v2.1' in base_url else base_url.rstrip('/')
+        _, body = self.images_client.raw_request(
+            root + '/', 'GET', headers={'Accept': 'application/json'})
+        return json.loads(body)['version']['version']
+
     def request_verbatim(self, path, client=None):
         """A DELETE whose path is sent exactly as given: HTTP clients,
         tempest's included, remove ``.`` and ``..`` segments from a URL

@@ -150,7 +150,7 @@ class ImagesDeleteNegativeTest(base.BaseImageDeleteTest):
     @decorators.idempotent_id('11c4de6f-779d-4810-a798-fffdfc9c6740')
     def test_delete_with_unsupported_microversion(self):
         image_id = self.create_image()
-        too_high = _next_minor(CONF.compute_api.max_microversion)
+        too_high = _next_minor(self.max_microversion())
         for version in ('2.0', too_high, '3.0'):
             resp, body = self.request(
                 f'/images/{image_id}',
@@ -164,7 +164,7 @@ class ImagesDeleteNegativeTest(base.BaseImageDeleteTest):
     def test_delete_after_the_image_api_was_removed(self):
         # the image proxy API ends with 2.35
         image_id = self.create_image()
-        for version in ('2.36', CONF.compute_api.max_microversion, 'latest'):
+        for version in ('2.36', self.max_microversion(), 'latest'):
             resp, body = self.request(
                 f'/images/{image_id}',
                 headers={base.STANDARD_HEADER: f'compute {version}'})
