@@ -275,8 +275,8 @@ class TestBrokenPolicyFile(base.APITestCase):
     def test_policy_tools_refuse_a_broken_file(self):
         path = self.set_policy('"x": [\n')
         exc = self.assertRaises(
-            policy.PolicyFileError, policy.init_enforcer,
-            deploy.load_conf(directory=self.config_dir), strict=True)
+            policy.PolicyFileError, policy.load,
+            deploy.load_conf(directory=self.config_dir))
         self.assertIn(path, str(exc))
 
 
