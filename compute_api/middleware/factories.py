@@ -6,6 +6,7 @@ that of the section's ``config_dir``: see ``deploy.conf_from``), so that no
 piece of the pipeline reads a global configuration object.
 """
 
+from keystonemiddleware import auth_token
 from oslo_middleware import cors as cors_mw
 from oslo_middleware import healthcheck as healthcheck_mw
 from oslo_middleware import http_proxy_to_wsgi as proxy_mw
@@ -18,7 +19,6 @@ from compute_api.middleware import context as context_mw
 from compute_api.middleware import request_id as request_id_mw
 from compute_api.middleware import request_log as request_log_mw
 from compute_api.middleware import sizelimit as sizelimit_mw
-from compute_api.middleware import token_cache
 
 
 def _oslo(middleware_class):
@@ -83,17 +83,14 @@ def versions(global_conf, **local_conf):
 
 
 def authtoken(global_conf, **local_conf):
-    """keystonemiddleware's auth_token, reading the service's config, with
-    the per-worker token cache in front of its own ([token_cache]); a
+    """keystonemiddleware's auth_token, reading the service's config; a
     configuration that could not validate any token refuses to load."""
     oslo_conf = deploy.conf_from(global_conf, local_conf)
     deploy.check_auth_token_conf(oslo_conf)
     conf = {key: value for key, value in local_conf.items()
             if key != deploy.CONFIG_DIR_OPTION}
     conf['oslo_config_config'] = oslo_conf
-    size = oslo_conf.token_cache.worker_cache_size
-    return lambda app: token_cache.AuthProtocol(
-        app, conf, worker_cache_size=size)
+    return lambda app: auth_token.AuthProtocol(app, conf)
 
 
 def context(global_conf, **local_conf):
