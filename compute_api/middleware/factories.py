@@ -64,10 +64,13 @@ class _PathApp:
 
 
 def healthcheck(global_conf, path='/healthcheck', **local_conf):
-    """oslo.middleware's healthcheck, answering only at ``path``."""
+    """oslo.middleware's healthcheck, answering only at ``path``; a request
+    there that it declines (a source outside ``allowed_source_ranges``, a
+    proxied one with ``ignore_proxied_requests``) goes on down the
+    pipeline, as any other path does."""
     conf = deploy.conf_from(global_conf, local_conf)
-    check = healthcheck_mw.Healthcheck(None, conf)
-    return lambda app: _PathApp(app, path, check)
+    return lambda app: _PathApp(app, path,
+                                healthcheck_mw.Healthcheck(app, conf))
 
 
 def faultwrap(global_conf, **local_conf):

@@ -2,6 +2,7 @@
 
 import webob
 
+from compute_api import deploy
 from compute_api.middleware import context as context_mw
 from tests.unit import base
 from tests.unit import fakes
@@ -49,6 +50,33 @@ class TestHealthcheck(base.APITestCase):
     def test_healthcheck(self):
         resp = self.request('/healthcheck', method='GET', identity=None)
         self.assertEqual(200, resp.status_int)
+
+    def test_a_declined_healthcheck_goes_down_the_pipeline(self):
+        # oslo.middleware declines a source outside allowed_source_ranges
+        # and, with ignore_proxied_requests, a proxied request: the rest of
+        # the pipeline answers (here auth_token's 401: no route is open
+        # without a token), never a 5xx
+        for conf_text, headers in (
+                ('allowed_source_ranges = 192.0.2.0/24\n', {}),
+                ('ignore_proxied_requests = true\n',
+                 {'X-Forwarded-For': '198.51.100.7'})):
+            self.write('compute_api.conf', self.base_conf()
+                       + '[healthcheck]\n' + conf_text)
+            self.app = deploy.loadapp(
+                deploy.load_conf(directory=self.config_dir))
+            req = webob.Request.blank('/healthcheck', method='GET',
+                                      headers=headers,
+                                      remote_addr='127.0.0.1')
+            resp = req.get_response(self.app)
+            self.assertEqual(401, resp.status_int, resp.body)
+            self.assertIn('WWW-Authenticate', resp.headers)
+        # and a source inside the ranges gets the healthcheck
+        self.write('compute_api.conf', self.base_conf()
+                   + '[healthcheck]\nallowed_source_ranges = 127.0.0.0/8\n')
+        self.app = deploy.loadapp(deploy.load_conf(directory=self.config_dir))
+        req = webob.Request.blank('/healthcheck', method='GET',
+                                  remote_addr='127.0.0.1')
+        self.assertEqual(200, req.get_response(self.app).status_int)
 
     def test_other_methods_on_version_document_need_a_token(self):
         resp = self.request('/v2.1/', method='DELETE', identity=None)
