@@ -68,19 +68,11 @@ def fault_response(status, message, headers=None):
 
 
 def http_error(status, message, **headers):
-    """A webob HTTP exception whose body is a Compute fault."""
-    return _RenderedHTTPError(fault_response(status, message, headers))
-
-
-class _RenderedHTTPError(webob.exc.HTTPException):
-    """A raisable HTTP error carrying an already rendered fault response."""
-
-    def __init__(self, response):
-        self.response = response
-        Exception.__init__(self, response.status)
-
-    def __call__(self, environ, start_response):
-        return self.response(environ, start_response)
+    """A raisable webob HTTP exception that answers the Compute fault of
+    ``status`` with ``message`` (webob's ``HTTPException(message,
+    wsgi_response)``; a ``wsgify`` layer answers it as it is)."""
+    return webob.exc.HTTPException(
+        message, fault_response(status, message, headers))
 
 
 def printable_path(environ):
@@ -117,12 +109,12 @@ def _is_webob_error(resp):
             and isinstance(body['code'], str))
 
 
-def _translate(resp):
-    """Turn a non-JSON error response into a Compute fault."""
-    status = resp.status_int
+def _translate(status, headers):
+    """The Compute fault for an error of ``status`` that some layer
+    answered in another format; a few of its headers are kept."""
     message = GENERIC_MESSAGES.get(status, GENERIC_500 if status >= 500
                                    else 'The request failed.')
-    kept = {h: resp.headers[h] for h in _KEPT_HEADERS if h in resp.headers}
+    kept = {h: headers[h] for h in _KEPT_HEADERS if h in headers}
     return fault_response(status, message, kept)
 
 
@@ -145,15 +137,17 @@ class FaultWrapper:
             return fault_response(404, GENERIC_MESSAGES[404])
         try:
             resp = req.get_response(self.application)
-        except _RenderedHTTPError as exc:
-            return exc.response
-        except webob.exc.HTTPException as exc:
-            resp = req.get_response(exc)
+        except webob.exc.WSGIHTTPException as exc:  # webob's own errors
+            return _translate(exc.code, exc.headers)
+        except webob.exc.HTTPException as exc:  # a fault (http_error)
+            return req.get_response(exc)
         except Exception:
             LOG.exception('Unexpected error while serving %s %s',
                           req.method, printable_path(req.environ))
             return fault_response(500, GENERIC_500)
         if resp.status_int >= 400 and (not _is_json(resp)
                                        or _is_webob_error(resp)):
-            return _translate(resp)
+            # e.g. auth_token's 503, raised as a webob error and rendered
+            # by webob as JSON for a client that accepts it
+            return _translate(resp.status_int, resp.headers)
         return resp

@@ -17,6 +17,8 @@ from oslo_middleware import sizelimit
 import webob.dec
 import webob.exc
 
+from compute_api.api import faults
+
 
 def _read_chunked(environ, size):
     """Up to ``size`` bytes of a chunked request body (a few more under
@@ -38,8 +40,8 @@ def _read_chunked(environ, size):
             # What the server raises for a malformed chunk, a body cut
             # short or a client that stopped sending (gunicorn has its own
             # exception classes for each): all the client's body.
-            raise webob.exc.HTTPBadRequest(
-                explanation='The chunked request body could not be read.')
+            raise faults.http_error(
+                400, 'The chunked request body could not be read.')
         if not chunk:
             break
         parts.append(chunk)
@@ -56,6 +58,10 @@ class RequestBodySizeLimiter(sizelimit.RequestBodySizeLimiter):
             limit = self._conf_get('max_request_body_size')
             body = _read_chunked(req.environ, limit + 1)
             if len(body) > limit:
-                raise webob.exc.HTTPRequestEntityTooLarge()
+                raise faults.http_error(413, faults.GENERIC_MESSAGES[413])
             req.body = body  # now with a Content-Length
-        return super().__call__(req)
+        try:
+            return super().__call__(req)
+        except webob.exc.WSGIHTTPException as exc:  # oslo.middleware's 413
+            raise faults.http_error(exc.code,
+                                    faults.GENERIC_MESSAGES[exc.code])
