@@ -119,10 +119,11 @@ def nova_conf_sections(state, base, log_name, region=REGION):
     }
 
 
-def prepare_databases(state, name='nova-db'):
-    """Make Nova's sqlite databases once; returns their directory."""
+def prepare_databases(state, name=None):
+    """Make Nova's sqlite databases once; returns their directory (one per
+    Nova environment: each release has its own schema)."""
     workdir = pathlib.Path(state['workdir'])
-    base = workdir / name
+    base = workdir / (name or f'nova-db-{NOVA_VENV.name.lstrip(".")}')
     base.mkdir(exist_ok=True)
     conf = base / 'nova.conf'
     stack.write_ini(conf, nova_conf_sections(state, base, name))
