@@ -122,7 +122,7 @@ class ImagesFilter:
         if router_mod.CONTROL_CHARS.search(path):
             # No route has them (the router answers 404), but the host's
             # routes, like ours before, may match '{id}\n' as '{id}'.
-            return served
+            return served if _IMAGES_PATH.search(path) else None
         match = self.router.match(served)
         if match is None or match['controller'] is None:
             return None

@@ -346,6 +346,10 @@ class TestPassedOn(ExtensionTestCase):
             resp = self.request('/v2.1' + path, method=method)
             self.assertPassedOn(resp, '/v2.1', path)
 
+    def test_control_characters_elsewhere_are_the_hosts(self):
+        resp = self.request('/v2.1/servers/x', PATH_INFO='/v2.1/servers/x\n')
+        self.assertPassedOn(resp, '/v2.1', '/servers/x\n')
+
     def test_an_encoded_slash_makes_another_path(self):
         image_id = str(uuid.uuid4())
         resp = self.delete(image_id + '/metadata/key')
