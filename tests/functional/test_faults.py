@@ -197,7 +197,9 @@ class TestGlanceTotalTimeout(_GlanceProxiedTestCase):
         self.assertRaises(requests.ConnectionError, self.delete, image_id,
                           url=self.instance['url'])
         elapsed = time.monotonic() - started
-        self.assertGreaterEqual(elapsed, self.HARAKIRI - 0.5)
+        # uWSGI's master checks harakiri in whole seconds: it may strike up
+        # to a second or so early, still well past total_timeout (5 s)
+        self.assertGreaterEqual(elapsed, self.HARAKIRI - 1.5)
         self.assertLess(elapsed, self.HARAKIRI + 3)
         self.assertEqual(1, self.proxy.connections)
         self.assertImageKept(image_id)
