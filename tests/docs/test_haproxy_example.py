@@ -12,8 +12,8 @@ import re
 from oslotest import base as test_base
 
 from compute_api.api import faults
+from tests.docs import test_deploy_examples
 from tests.stack import haproxy
-from tests.unit import test_deploy_examples
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
