@@ -86,8 +86,9 @@ class FakeGlance:
         self._server.daemon_threads = True
         self._server.glance = self
         self.url = f'http://127.0.0.1:{self._server.server_address[1]}'
+        # a short poll interval: stop() waits for the loop to notice
         self._thread = threading.Thread(target=self._server.serve_forever,
-                                        daemon=True)
+                                        args=(0.01,), daemon=True)
         self._thread.start()
 
     def next_answer(self):
