@@ -1,12 +1,15 @@
 """Compute fault rendering: the one place error responses are built.
 
-Every error the service answers with is JSON. Its own errors, and those of
-middleware that does not answer JSON, are Compute faults of the form
-``{"<faultName>": {"code": <status>, "message": "<text>"}}``; any other
-JSON error body (but webob's own rendering) is passed on as it is, which is
-how keystonemiddleware's ``auth_token`` 401 (``{"error": {"code": 401,
-"title": ..., "message": ...}}``) reaches the client, as it does from every
-OpenStack API.
+Every error the service answers with is JSON. The service's own layers
+(from the context middleware down) answer Compute faults,
+``{"<faultName>": {"code": <status>, "message": "<text>"}}``, and say so in
+the WSGI environ (:data:`SERVED_KEY`). An error answered before them, by a
+library's middleware, is rewritten by its status into a Compute fault with
+a generic message, whatever its body: this decides by who answered, never
+by reading the body. The one exception is a 401, which only
+keystonemiddleware's ``auth_token`` answers there: its documented JSON body
+(``{"error": {"code": 401, "title": ..., "message": ...}}``) reaches the
+client as it does from every OpenStack API.
 """
 
 import logging
@@ -33,6 +36,8 @@ FAULT_NAMES = {
     503: 'serviceUnavailable',
 }
 DEFAULT_FAULT_NAME = 'computeFault'
+# Set in the environ by the service's own layers: the response is theirs.
+SERVED_KEY = 'compute_api.served'
 JSON_CONTENT_TYPE = 'application/json; charset=UTF-8'
 
 # Messages for error responses produced by middleware that does not speak
@@ -91,27 +96,9 @@ def _path_is_utf8(environ):
     return True
 
 
-def _is_json(resp):
-    return (resp.content_type or '').endswith('json')
-
-
-def _is_webob_error(resp):
-    """webob's own rendering of an HTTP error, which it makes JSON when
-    the client accepts JSON (as tempest's clients do):
-    ``{"code": "<status> <reason>", "title": ..., "message": ...}``, the
-    message with HTML residue."""
-    try:
-        body = resp.json_body
-    except ValueError:
-        return False
-    return (isinstance(body, dict) and set(body) == {'code', 'title',
-                                                     'message'}
-            and isinstance(body['code'], str))
-
-
 def _translate(status, headers):
-    """The Compute fault for an error of ``status`` that some layer
-    answered in another format; a few of its headers are kept."""
+    """The Compute fault for an error of ``status`` that a library's layer
+    answered; a few of its headers are kept."""
     message = GENERIC_MESSAGES.get(status, GENERIC_500 if status >= 500
                                    else 'The request failed.')
     kept = {h: headers[h] for h in _KEPT_HEADERS if h in headers}
@@ -119,12 +106,13 @@ def _translate(status, headers):
 
 
 class FaultWrapper:
-    """Middleware: no exception and no non-JSON error leaves the service.
+    """Middleware: no exception and no foreign error leaves the service.
 
     Unexpected exceptions become a generic 500 ``computeFault`` (with the
     traceback in the log, never in the response); HTTP errors raised or
-    returned by inner middleware (for example the body size limiter) are
-    rendered as Compute faults.
+    answered by a library's layer (the body size limiter's 413,
+    ``auth_token``'s 503 when Keystone cannot be reached) become the
+    Compute fault of their status.
     """
 
     def __init__(self, application):
@@ -137,17 +125,13 @@ class FaultWrapper:
             return fault_response(404, GENERIC_MESSAGES[404])
         try:
             resp = req.get_response(self.application)
-        except webob.exc.WSGIHTTPException as exc:  # webob's own errors
-            return _translate(exc.code, exc.headers)
-        except webob.exc.HTTPException as exc:  # a fault (http_error)
-            return req.get_response(exc)
+        except webob.exc.HTTPException as exc:
+            resp = req.get_response(exc)
         except Exception:
             LOG.exception('Unexpected error while serving %s %s',
                           req.method, printable_path(req.environ))
             return fault_response(500, GENERIC_500)
-        if resp.status_int >= 400 and (not _is_json(resp)
-                                       or _is_webob_error(resp)):
-            # e.g. auth_token's 503, raised as a webob error and rendered
-            # by webob as JSON for a client that accepts it
+        if (resp.status_int >= 400 and resp.status_int != 401
+                and not req.environ.get(SERVED_KEY)):
             return _translate(resp.status_int, resp.headers)
         return resp

@@ -24,6 +24,7 @@ class ContextMiddleware:
     @webob.dec.wsgify
     def __call__(self, req):
         environ = req.environ
+        environ[faults.SERVED_KEY] = True  # every answer below is a fault
         if (environ.get('HTTP_X_IDENTITY_STATUS') != 'Confirmed'
                 or not environ.get('HTTP_X_USER_ID')):
             return faults.fault_response(401, 'Authentication required.')

@@ -15,7 +15,6 @@ reader of the chunks, ``uwsgi.chunked_read()``, which is used under uwsgi.
 
 from oslo_middleware import sizelimit
 import webob.dec
-import webob.exc
 
 from compute_api.api import faults
 
@@ -60,8 +59,5 @@ class RequestBodySizeLimiter(sizelimit.RequestBodySizeLimiter):
             if len(body) > limit:
                 raise faults.http_error(413, faults.GENERIC_MESSAGES[413])
             req.body = body  # now with a Content-Length
-        try:
-            return super().__call__(req)
-        except webob.exc.WSGIHTTPException as exc:  # oslo.middleware's 413
-            raise faults.http_error(exc.code,
-                                    faults.GENERIC_MESSAGES[exc.code])
+        # oslo.middleware's 413 becomes a Compute fault in the fault wrapper
+        return super().__call__(req)

@@ -20,7 +20,7 @@ from compute_api import deploy
 from tests.unit import base
 from tests.unit import fakes
 
-KEYSTONE = 'http://127.0.0.1:9/v3'  # never called: no request has a token
+KEYSTONE = 'http://127.0.0.1:9/v3'  # nothing answers (discard port)
 IMAGE = '/v2.1/images/70a599e0-31e7-49b7-b260-868f441e862b'
 SAMPLE_401 = os.path.join(base.REPO, 'api-ref', 'source', 'samples',
                           'images', 'image-delete-401-resp.json')
@@ -94,6 +94,25 @@ class TestAuthTokenAnswers(_Assertions, test_base.BaseTestCase):
         resp = self.request(conf, headers={'X-User-Id': 'forged',
                                            'X-Identity-Status': 'Confirmed'})
         self.assertComputeFault401(resp, 'Authentication required.')
+
+
+class TestKeystoneUnreachable(_Assertions, test_base.BaseTestCase):
+    """auth_token's 503 when it cannot validate a token (its Keystone is a
+    closed port) is webob's rendering of an error, in the format the client
+    accepts; the client gets the Compute fault whatever that format."""
+
+    def test_auth_tokens_503_is_a_compute_fault(self):
+        config_dir = self.useFixture(fixtures.TempDir()).path
+        app = deploy.loadapp(real_pipeline_conf(
+            config_dir, 'http_request_max_retries = 0\n'))
+        for accept in ('application/json', 'text/html', '*/*'):
+            req = webob.Request.blank(IMAGE, method='DELETE', headers={
+                'X-Auth-Token': 'some-token', 'Accept': accept})
+            resp = req.get_response(app)
+            self.assertEqual(503, resp.status_int, resp.body)
+            self.assertEqual('application/json', resp.content_type)
+            self.assertEqual(['serviceUnavailable'], list(resp.json))
+            self.assertNotIn(b'<', resp.body)
 
 
 class TestImageService401(_Assertions, base.APITestCase):

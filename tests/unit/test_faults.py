@@ -172,46 +172,49 @@ class TestFaultWrapper(base.base.BaseTestCase):
         self.assertNotIn(b'secret', resp.body)
         self.assertNotIn(b'Traceback', resp.body)
 
-    def test_foreign_html_error_is_translated(self):
+    def test_a_library_layers_error_is_translated_by_its_status(self):
+        # whatever its format: webob's HTML, text or JSON rendering (as
+        # auth_token's 503 is rendered), or a JSON body of its own
         @webob.dec.wsgify
-        def html(req):
+        def webob_error(req):
             return webob.exc.HTTPServiceUnavailable(
                 explanation='<b>upstream</b>', headers={'Retry-After': '5'})
-        resp = self._call(html)
-        self.assertEqual(503, resp.status_int)
-        self.assertEqual('application/json', resp.content_type)
-        self.assertIn('serviceUnavailable', resp.json)
-        self.assertNotIn(b'<', resp.body)
-        self.assertEqual('5', resp.headers['Retry-After'])
+
+        @webob.dec.wsgify
+        def own_json(req):
+            return webob.Response(
+                status=503, json_body={'serviceUnavailable': {'code': 503}},
+                headers={'Retry-After': '5'})
+        for app in (webob_error, own_json):
+            for accept in ('text/html', 'application/json', 'text/plain'):
+                resp = self._call(app, accept=accept)
+                self.assertEqual(503, resp.status_int)
+                self.assertEqual(
+                    {'serviceUnavailable': {
+                        'code': 503,
+                        'message': faults.GENERIC_MESSAGES[503]}},
+                    resp.json)
+                self.assertEqual('5', resp.headers['Retry-After'])
 
     def test_raised_webob_error_is_translated(self):
         def raiser(environ, start_response):
             raise webob.exc.HTTPRequestEntityTooLarge()
-        resp = self._call(raiser)
-        self.assertEqual(413, resp.status_int)
-        self.assertIn('overLimit', resp.json)
+        for accept in ('text/html', 'application/json'):
+            resp = self._call(raiser, accept=accept)
+            self.assertEqual(413, resp.status_int)
+            self.assertIn('overLimit', resp.json)
 
-    def test_webob_json_error_is_translated(self):
-        # webob renders its own errors as JSON when the client accepts
-        # JSON: {"message": ..., "code": "503 Service Unavailable", ...}
+    def test_the_services_own_answers_pass_unchanged(self):
         @webob.dec.wsgify
-        def webob_json(req):
-            return webob.exc.HTTPServiceUnavailable(
-                explanation='<b>upstream</b>', headers={'Retry-After': '5'})
-        resp = self._call(webob_json, accept='application/json')
-        self.assertEqual(503, resp.status_int)
-        self.assertIn('serviceUnavailable', resp.json)
-        self.assertNotIn(b'<', resp.body)
-        self.assertEqual('5', resp.headers['Retry-After'])
+        def service(req):
+            req.environ[faults.SERVED_KEY] = True
+            return faults.fault_response(409, 'in use')
+        resp = self._call(service)
+        self.assertEqual({'conflictingRequest': {'code': 409,
+                                                 'message': 'in use'}},
+                         resp.json)
 
-    def test_raised_webob_error_with_json_accepted_is_translated(self):
-        def raiser(environ, start_response):
-            raise webob.exc.HTTPRequestEntityTooLarge()
-        resp = self._call(raiser, accept='application/json')
-        self.assertEqual(413, resp.status_int)
-        self.assertIn('overLimit', resp.json)
-
-    def test_json_errors_pass_unchanged(self):
+    def test_auth_tokens_401_passes_unchanged(self):
         body = b'{"error": {"code": 401}}'
 
         @webob.dec.wsgify
@@ -220,6 +223,13 @@ class TestFaultWrapper(base.base.BaseTestCase):
                                   content_type='application/json')
         resp = self._call(json_401)
         self.assertEqual(body, resp.body)
+
+    def test_a_raised_fault_answers_its_response(self):
+        # http_error: webob.exc.HTTPException(message, wsgi_response)
+        resp = webob.Request.blank('/').get_response(
+            faults.http_error(400, 'nope'))
+        self.assertEqual({'badRequest': {'code': 400, 'message': 'nope'}},
+                         resp.json)
 
     def test_fault_names(self):
         for status, name in ((400, 'badRequest'), (401, 'unauthorized'),

@@ -11,39 +11,11 @@ from oslo_config import cfg
 from oslo_middleware import sizelimit
 from oslotest import base as oslo_base
 import requests
-import webob
-import webob.dec
-import webob.exc
 
 from compute_api import policy
-from compute_api.api import faults
 from tests.unit import base
 
 RULE = 'os_compute_api:images:delete'
-
-
-class TestWebob(oslo_base.BaseTestCase):
-
-    def test_its_json_error_body_has_the_shape_faults_translate(self):
-        # compute_api.api.faults._is_webob_error: auth_token's 503 is a
-        # webob error, rendered by webob as JSON for a JSON client
-        @webob.dec.wsgify
-        def app(req):
-            raise webob.exc.HTTPServiceUnavailable('Keystone is down.')
-        req = webob.Request.blank('/', headers={'Accept': 'application/json'})
-        resp = req.get_response(app)
-        body = resp.json
-        self.assertEqual({'code', 'title', 'message'}, set(body))
-        self.assertEqual('503 Service Unavailable', body['code'])
-        self.assertTrue(faults._is_webob_error(resp))
-
-    def test_an_http_exception_answers_its_wsgi_response(self):
-        # faults.http_error: webob.exc.HTTPException(message, wsgi_response)
-        exc = faults.http_error(400, 'nope')
-        resp = webob.Request.blank('/').get_response(exc)
-        self.assertEqual(400, resp.status_int)
-        self.assertEqual({'badRequest': {'code': 400, 'message': 'nope'}},
-                         resp.json)
 
 
 class TestOsloMiddleware(oslo_base.BaseTestCase):
