@@ -24,7 +24,10 @@ import uuid
 from keystoneauth1 import token_endpoint
 import webob
 
-from benchmarks import harness
+from benchmarks import identity_filter
+from benchmarks import inprocess
+from benchmarks import report
+from benchmarks import standins
 
 
 def _chain(app):
@@ -46,19 +49,19 @@ def steps(app, glance_url):
     context_mw = next(x for x in layers
                       if type(x).__name__ == 'ContextMiddleware')
     image_api = router._controllers['images'].image_api
-    client = harness.PipelineClient(app, harness.BENCH_TOKEN)
+    client = inprocess.PipelineClient(app, identity_filter.BENCH_TOKEN)
     environ = client.environ(str(uuid.uuid4()))
     environ.update(HTTP_X_IDENTITY_STATUS='Confirmed',
-                   HTTP_X_USER_ID=harness.BENCH_USER,
-                   HTTP_X_PROJECT_ID=harness.BENCH_PROJECT,
+                   HTTP_X_USER_ID=identity_filter.BENCH_USER,
+                   HTTP_X_PROJECT_ID=identity_filter.BENCH_PROJECT,
                    HTTP_X_ROLES='member,reader')
-    plugin = token_endpoint.Token(None, harness.BENCH_TOKEN)
+    plugin = token_endpoint.Token(None, identity_filter.BENCH_TOKEN)
     ctx = compute_context.RequestContext.from_environ(
         environ, user_auth_plugin=plugin, enforcer=context_mw.enforcer)
     requests_session = image_api._session.session
     url = glance_url + '/v2/images/' + str(uuid.uuid4())
     access = logging.getLogger('compute_api.access')
-    direct = harness.DirectClient(glance_url, harness.BENCH_TOKEN)
+    direct = inprocess.DirectClient(glance_url, identity_filter.BENCH_TOKEN)
 
     def merge_env(trust):
         def run():
@@ -111,13 +114,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.number < 1:
         parser.error('--number must be positive')
-    harness.print_header()
+    report.print_header()
     print()
     rows = []
-    with harness.NullGlance() as glance_url, \
+    with standins.NullGlance() as glance_url, \
             tempfile.TemporaryDirectory(prefix='bench-components-') as tmp:
-        harness.write_app_config(tmp, glance_url)
-        app = harness.build_app(tmp)
+        inprocess.write_app_config(tmp, glance_url)
+        app = inprocess.build_app(tmp)
         try:
             todo = steps(app, glance_url)
         except (AttributeError, KeyError, StopIteration) as exc:
@@ -129,11 +132,11 @@ def main(argv=None):
                     func()
                 best = min(timeit.repeat(func, number=args.number,
                                          repeat=5)) / args.number
-                rows.append((name, harness.fmt(best * 1e6, 1)))
+                rows.append((name, report.fmt(best * 1e6, 1)))
             except Exception as exc:  # reported, not fatal
                 rows.append((name, f'n/a ({type(exc).__name__})'))
     print(f'Best of 5 x {args.number} calls, microseconds per call:')
-    print(harness.table(['step', 'us'], rows))
+    print(report.table(['step', 'us'], rows))
     return 0
 
 

@@ -1,6 +1,6 @@
 """A WSGI application that measures the one it wraps, per worker process.
 
-benchmarks.harness.Probe copies this file into a temporary directory of a
+benchmarks.instances.Probe copies this file into a temporary directory of a
 WSGI server's own and has the server load ``application`` from it; it is
 never imported from the repository by a server, and it uses the standard
 library only (it runs in the service's environment). It wraps
@@ -8,6 +8,9 @@ compute-api's ``compute_api.wsgi.api:application`` (or the
 ``module:name`` in ``$BENCH_PROBE_TARGET``) and sums the thread CPU time
 (``time.thread_time``) spent in the application call, in iterating its
 response and in closing it; the server's ``start_response`` is left out.
+The directories listed in ``sys-path.txt`` beside this file, if any, go
+first on the path before the application is imported (to measure another
+checkout's ``compute_api``).
 
 Per worker process, ``app-<pid>.bin`` beside this file holds the requests
 counted and those seconds (``struct`` ``<qd``), mapped in memory and
@@ -20,6 +23,7 @@ import importlib
 import mmap
 import os
 import struct
+import sys
 import threading
 import time
 
@@ -31,6 +35,9 @@ _RECORD = struct.Struct('<qd')
 _clock = time.thread_time
 _lock = threading.Lock()
 _worker = {'pid': None}
+if os.path.exists(os.path.join(_HERE, 'sys-path.txt')):
+    with open(os.path.join(_HERE, 'sys-path.txt')) as _f:
+        sys.path[:0] = _f.read().split()
 _inner = getattr(importlib.import_module(_MODULE), _NAME)
 
 

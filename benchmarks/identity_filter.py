@@ -5,7 +5,7 @@ place in the pipeline: it sets the identity headers and the
 ``keystone.token_auth`` plugin that auth_token sets for a valid member
 token, and does nothing else. It is a module of its own, importing almost
 nothing, because it is loaded into the gunicorn workers whose memory
-``startup_memory.py`` measures; benchmarks.harness does the rest.
+``startup_memory.py`` measures; benchmarks.standins does the rest.
 """
 
 from keystoneauth1 import token_endpoint

@@ -29,7 +29,11 @@ import sys
 import tempfile
 import time
 
-from benchmarks import harness
+from benchmarks import draw
+from benchmarks import identity_filter
+from benchmarks import inprocess
+from benchmarks import report
+from benchmarks import standins
 
 NOVA_AUTHTOKEN = 'keystonemiddleware.auth_token:filter_factory'
 
@@ -40,7 +44,7 @@ def _nova_paste():
     if NOVA_AUTHTOKEN not in text:
         raise SystemExit('Nova\'s api-paste.ini no longer names '
                          f'{NOVA_AUTHTOKEN}')
-    return nova, text.replace(NOVA_AUTHTOKEN, harness.IDENTITY_FACTORY)
+    return nova, text.replace(NOVA_AUTHTOKEN, standins.IDENTITY_FACTORY)
 
 
 def build_apps(directory, glance_url):
@@ -81,14 +85,14 @@ def run(glance_url, iterations, warmup, time_limit):
         # compute-api on its own, with the same identity stand-in
         standalone_dir = pathlib.Path(tmp) / 'standalone'
         standalone_dir.mkdir()
-        harness.write_app_config(standalone_dir, glance_url)
-        standalone_app = harness.build_app(standalone_dir, logging=False)
-        token = harness.BENCH_TOKEN
-        measured = harness.interleaved(
-            {'direct': harness.DirectClient(glance_url, token),
-             'nova': harness.PipelineClient(nova_app, token),
-             'filter': harness.PipelineClient(filter_app, token),
-             'standalone': harness.PipelineClient(standalone_app, token)},
+        inprocess.write_app_config(standalone_dir, glance_url)
+        standalone_app = inprocess.build_app(standalone_dir, logging=False)
+        token = identity_filter.BENCH_TOKEN
+        measured = inprocess.interleaved(
+            {'direct': inprocess.DirectClient(glance_url, token),
+             'nova': inprocess.PipelineClient(nova_app, token),
+             'filter': inprocess.PipelineClient(filter_app, token),
+             'standalone': inprocess.PipelineClient(standalone_app, token)},
             iterations, warmup, time_limit)
         return measured['wall'], load_s
 
@@ -99,22 +103,19 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=100)
     parser.add_argument('--time-limit', type=float, default=40.0,
                         help='seconds of measuring at most')
-    parser.add_argument('--png', help='draw the latency distributions here')
+    draw.add_png_argument(parser)
     args = parser.parse_args(argv)
-    if args.png:
-        unavailable = harness.drawing_unavailable()
-        if unavailable:
-            parser.error(unavailable)
+    draw.check_png_argument(parser, args)
     try:
         import nova  # noqa: F401
     except ImportError:
         raise SystemExit('nova is not installed here: run this with '
                          '.venv-nova/bin/python (tools/bootstrap.sh)')
-    harness.print_header()
-    with harness.NullGlance() as glance_url:
+    report.print_header()
+    with standins.NullGlance() as glance_url:
         times, load_s = run(glance_url, args.iterations, args.warmup,
                             args.time_limit)
-    summaries = {name: harness.summarize(samples)
+    summaries = {name: report.summarize(samples)
                  for name, samples in times.items()}
     medians = {name: s['median'] for name, s in summaries.items()}
     rows = []
@@ -124,17 +125,17 @@ def main(argv=None):
                         ('standalone', 'compute-api on its own')):
         summary = summaries[name]
         rows.append([label, summary['n'],
-                     harness.fmt(summary['median']),
-                     harness.fmt(summary['p90']),
-                     harness.fmt(summary['p99']),
-                     harness.fmt(medians[name] - medians['direct'])])
+                     report.fmt(summary['median']),
+                     report.fmt(summary['p90']),
+                     report.fmt(summary['p99']),
+                     report.fmt(medians[name] - medians['direct'])])
     print(f'both pipelines loaded in {load_s:.2f} s')
-    print(harness.table(['DELETE /v2.1/images/{id}', 'n', 'median ms',
-                         'p90 ms', 'p99 ms', 'over direct ms'], rows))
+    print(report.table(['DELETE /v2.1/images/{id}', 'n', 'median ms',
+                        'p90 ms', 'p99 ms', 'over direct ms'], rows))
     print(f'filter vs Nova alone (difference of medians): '
           f'{medians["filter"] - medians["nova"]:+.3f} ms')
     if args.png:
-        harness.draw_cdfs({'in process, null Glance': {
+        draw.draw_cdfs({'in process, null Glance': {
             'straight to the null Glance': times['direct'],
             "Nova's pipeline (its own images delete)": times['nova'],
             "Nova's pipeline with compute-api's filter": times['filter'],

@@ -26,7 +26,9 @@ of the per-iteration differences, and difference of the median CPU times of
 the measuring process. ``--layers`` adds a separate, instrumented pass
 giving each layer's own time; ``--profile`` profiles ``--profile-variant``
 instead of measuring; ``--authtoken-option NAME=VALUE`` sets a
-``[keystone_authtoken]`` option of the authtoken variants. Usage::
+``[keystone_authtoken]`` option of the authtoken variants. With
+``$COMPUTE_API_BENCH_TREE`` naming another checkout, its ``compute_api``
+and ``etc/`` are measured (benchmarks.processes). Usage::
 
     .venv/bin/python -m benchmarks.pipeline_overhead \\
         [--stack /tmp/bench-stack/stack.json] [--layers]
@@ -42,7 +44,12 @@ import sys
 import tempfile
 import time
 
-from benchmarks import harness
+from benchmarks import identity_filter
+from benchmarks import inprocess
+from benchmarks import instrument
+from benchmarks import processes
+from benchmarks import report
+from benchmarks import standins
 
 VARIANTS = ('noauth', 'noauth-log', 'authtoken-memcached',
             'authtoken-memory')
@@ -71,25 +78,26 @@ def _authtoken(args):
 
 def child(args):
     """One variant, in this (fresh) process: JSON figures or a profile."""
-    token = os.environ.get(TOKEN_ENV, harness.BENCH_TOKEN)
+    token = os.environ.get(TOKEN_ENV, identity_filter.BENCH_TOKEN)
     with tempfile.TemporaryDirectory(prefix='bench-pipeline-') as tmp:
-        harness.write_app_config(tmp, args.glance_url, _authtoken(args))
+        inprocess.write_app_config(tmp, args.glance_url, _authtoken(args))
         started = time.perf_counter()
-        app = harness.build_app(tmp, logging=args.child != 'noauth')
+        app = inprocess.build_app(tmp, logging=args.child != 'noauth')
         load_s = time.perf_counter() - started
-        pipeline = harness.PipelineClient(app, token)
+        pipeline = inprocess.PipelineClient(app, token)
         if args.profile:
-            return harness.profile_calls(pipeline, args.iterations,
-                                         args.warmup, args.profile, args.top)
-        run = harness.interleaved(
+            return instrument.profile_calls(
+                pipeline, args.iterations, args.warmup, args.profile,
+                args.top)
+        run = inprocess.interleaved(
             {'pipeline': pipeline,
-             'direct': harness.DirectClient(args.glance_url, token)},
+             'direct': inprocess.DirectClient(args.glance_url, token)},
             args.iterations, args.warmup, args.time_limit)
         wall, cpu = run['wall'], run['cpu']
         result = {
             'variant': args.child,
-            'pipeline': harness.summarize(wall['pipeline']),
-            'direct': harness.summarize(wall['direct']),
+            'pipeline': report.summarize(wall['pipeline']),
+            'direct': report.summarize(wall['direct']),
             'paired_ms': statistics.median(
                 p - d for p, d in zip(wall['pipeline'], wall['direct'],
                                       strict=True)) * 1000,
@@ -99,9 +107,10 @@ def child(args):
             'cpu_direct_ms': statistics.median(cpu['direct']) * 1000,
             'load_s': load_s,
             'first_call_ms': run['first'].get('pipeline', 0) * 1000,
+            'compute_api': inprocess.compute_api_origin(),
         }
         if args.layers:
-            result['layers'] = harness.time_layers(
+            result['layers'] = instrument.time_layers(
                 pipeline, min(args.iterations, 1000), args.time_limit / 2)
         return json.dumps(result)
 
@@ -112,10 +121,10 @@ def _report(results):
         for label in ('pipeline', 'direct'):
             s = r[label]
             rows.append((r['variant'] if label == 'pipeline' else '',
-                         label, s['n'], harness.fmt(s['median']),
-                         harness.fmt(s['p90']), harness.fmt(s['p99'])))
-    print(harness.table(['variant', 'path', 'n', 'median ms', 'p90 ms',
-                         'p99 ms'], rows))
+                         label, s['n'], report.fmt(s['median']),
+                         report.fmt(s['p90']), report.fmt(s['p99'])))
+    print(report.table(['variant', 'path', 'n', 'median ms', 'p90 ms',
+                        'p99 ms'], rows))
     print()
     rows = []
     for r in results:
@@ -126,30 +135,32 @@ def _report(results):
             goal = TARGETS_MS[r['variant']]
             verdict = 'met' if added <= goal else 'NOT met'
             target = f'<= {goal}: {verdict}'
-        rows.append((r['variant'], harness.fmt(added),
-                     harness.fmt(r['paired_ms']),
-                     harness.fmt(r['cpu_pipeline_ms'] - r['cpu_direct_ms']),
-                     harness.fmt(p['p90'] - d['p90']),
-                     harness.fmt(p['p99'] - d['p99']),
-                     harness.fmt(p['median'] / d['median'], 2) + 'x',
-                     harness.fmt(r['first_call_ms'], 1), target))
-    print(harness.table(['variant', 'added median ms', 'paired median ms',
-                         'added CPU ms', 'added p90 ms', 'added p99 ms',
-                         'ratio (median)', 'first call ms',
-                         'target ms'], rows))
+        rows.append((r['variant'], report.fmt(added),
+                     report.fmt(r['paired_ms']),
+                     report.fmt(r['cpu_pipeline_ms'] - r['cpu_direct_ms']),
+                     report.fmt(p['p90'] - d['p90']),
+                     report.fmt(p['p99'] - d['p99']),
+                     report.fmt(p['median'] / d['median'], 2) + 'x',
+                     report.fmt(r['first_call_ms'], 1), target))
+    print(report.table(['variant', 'added median ms', 'paired median ms',
+                        'added CPU ms', 'added p90 ms', 'added p99 ms',
+                        'ratio (median)', 'first call ms',
+                        'target ms'], rows))
     print('(added = difference of the medians; paired = median of the '
           'per-iteration differences, less sensitive to drift; added CPU = '
           'difference of the median CPU times of this process per call, '
           'less sensitive to the machine\'s other load.)')
+    print('compute_api imported from '
+          + ', '.join(sorted({r['compute_api'] for r in results})))
     print(f'\nAnchor: Nova\'s own pipeline adds about {NOVA_ANCHOR_MS} ms '
           'over the same baseline (nova_extension.py).')
     for r in results:
         if 'layers' in r:
             print(f'\nOwn time per layer, {r["variant"]} (outer to inner; '
                   'the Glance call on its own line):')
-            print(harness.table(
+            print(report.table(
                 ['layer', 'median us', 'mean us'],
-                [(n, harness.fmt(med, 1), harness.fmt(mean, 1))
+                [(n, report.fmt(med, 1), report.fmt(mean, 1))
                  for n, med, mean in r['layers']]))
 
 
@@ -202,9 +213,9 @@ def main(argv=None):
         from tests import stack
         state = stack.load_state(args.stack)
         env[TOKEN_ENV] = stack.get_session(state, 'demo-member').get_token()
-    harness.print_header()
+    report.print_header()
     outputs = []
-    with harness.NullGlance() as glance_url:
+    with standins.NullGlance() as glance_url:
         if args.profile:
             print(f'Profiling variant {variants[0]} with {args.profile}, '
                   f'{args.iterations} calls.\n')
@@ -214,7 +225,7 @@ def main(argv=None):
                   f'{args.time_limit:.0f} s each; null Glance at '
                   f'{glance_url}.\n')
         for variant in variants:
-            outputs.append(harness.run_child(
+            outputs.append(processes.run_child(
                 'benchmarks.pipeline_overhead',
                 [*argv, '--child', variant, '--glance-url', glance_url],
                 f'variant {variant}', args.time_limit * 3 + 120,

@@ -20,7 +20,7 @@ failed deletes are counted apart and kept out of the latencies, the
 throughput and the picture.
 
 Where that CPU time goes: each server loads the application through a
-probe (benchmarks.harness.Probe, written into a temporary directory of the
+probe (benchmarks.instances.Probe, written into a temporary directory of the
 instance's own) that sums the thread CPU time its workers spend inside the
 WSGI callable; the rest is the server's own work (accept, parse, write, its
 master, idle loops). ``--no-probe`` serves the application directly.
@@ -35,40 +35,43 @@ Usage::
 import argparse
 import sys
 
+from benchmarks import draw
 from benchmarks import end_to_end
-from benchmarks import harness
+from benchmarks import instances
+from benchmarks import load
+from benchmarks import report
 from tests import stack
 
 
-def report(all_results, servers):
-    harness.print_latencies(all_results, {
+def print_report(all_results, servers):
+    report.print_latencies(all_results, {
         'direct': 'direct', **{s: s for s in servers}})
     summary = []
     for level, result in all_results.items():
         direct = result['paths']['direct']
-        sd = harness.summarize(direct.latencies)
+        sd = report.summarize(direct.latencies)
         for server in servers:
             r = result['paths'][server]
-            s = harness.summarize(r.latencies)
+            s = report.summarize(r.latencies)
             summary.append((
-                level, server, harness.fmt(s['median'] - sd['median'], 2),
-                harness.fmt(s['p90'] - sd['p90'], 2),
-                harness.fmt(r.throughput() / direct.throughput() * 100
-                            if direct.throughput() else 0, 1) + ' %',
-                harness.per_delete(result['counters'][f'{server} cpu'],
-                                   r.done)))
+                level, server, report.fmt(s['median'] - sd['median'], 2),
+                report.fmt(s['p90'] - sd['p90'], 2),
+                report.fmt(r.throughput() / direct.throughput() * 100
+                           if direct.throughput() else 0, 1) + ' %',
+                report.per_delete(result['counters'][f'{server} cpu'],
+                                  r.done)))
     print()
-    print(harness.table(['concurrency', 'server', 'added median ms',
-                         'added p90 ms', 'throughput ratio',
-                         'compute-api CPU ms/delete'], summary))
+    print(report.table(['concurrency', 'server', 'added median ms',
+                        'added p90 ms', 'throughput ratio',
+                        'compute-api CPU ms/delete'], summary))
     print('(CPU: all the processes and threads of each server over the '
           'level, per successful delete it served, from /proc.)')
 
 
-def draw(all_results, servers, path):
+def draw_latencies(all_results, servers, path):
     """Latency distributions of the successful deletes, one panel per
     level."""
-    harness.draw_cdfs(
+    draw.draw_cdfs(
         {f'concurrency {level}': {
             ('Glance direct' if which == 'direct'
              else f'compute-api, {which}'):
@@ -81,57 +84,54 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         description='Delete Image through compute-api under gunicorn sync, '
                     'gunicorn gthread and uWSGI against Glance direct.')
-    harness.add_load_arguments(parser, levels=[1, 16], count=150,
-                               time_limit=60.0)
-    parser.add_argument('--servers', nargs='+', choices=harness.SERVERS,
-                        default=list(harness.SERVERS))
+    load.add_load_arguments(parser, levels=[1, 16], count=150,
+                            time_limit=60.0)
+    parser.add_argument('--servers', nargs='+', choices=instances.SERVERS,
+                        default=list(instances.SERVERS))
     parser.add_argument('--workers', type=int, default=2)
     parser.add_argument('--no-probe', action='store_true',
                         help='serve the application without the probe (no '
                              'application/server split of the CPU time)')
-    parser.add_argument('--png', help='draw the latency distributions here')
+    draw.add_png_argument(parser)
     args = parser.parse_args(argv)
-    if args.png:
-        unavailable = harness.drawing_unavailable()
-        if unavailable:
-            parser.error(unavailable)
-    harness.check_load_arguments(parser, args)
+    draw.check_png_argument(parser, args)
+    load.check_load_arguments(parser, args)
 
     state = stack.load_state(args.stack)
     token = stack.get_session(state, end_to_end.USER).get_token()
-    harness.print_header()
-    instances = {}
+    report.print_header()
+    started = {}
     prefixes = {'direct': f'{state["glance_url"]}/v2/images/'}
     try:
         for server in args.servers:
-            instances[server] = harness.start_instance(
+            started[server] = instances.start_instance(
                 state, server, args.workers, probe=not args.no_probe)
-            prefixes[server] = f'{instances[server].url}/v2.1/images/'
+            prefixes[server] = f'{started[server].url}/v2.1/images/'
         print(f'{args.workers} workers per server '
-              f'(gthread: {harness.GTHREADS} threads, keepalive '
-              f'{harness.KEEPALIVE} s); Glance {state["glance_url"]} '
+              f'(gthread: {instances.GTHREADS} threads, keepalive '
+              f'{instances.KEEPALIVE} s); Glance {state["glance_url"]} '
               f'(1 worker, sqlite); {args.count} deletes per path and '
               'level.\n')
-        all_results = harness.measure_levels(
+        all_results = load.measure_levels(
             state, prefixes, token, args, lambda: {
-                k: v for server, instance in instances.items()
+                k: v for server, instance in started.items()
                 for k, v in instance.counters(server).items()})
-        origins = harness.check_origins(instances.values())
+        origins = instances.check_origins(started.values())
     finally:
-        for instance in instances.values():
+        for instance in started.values():
             instance.stop()
-    print(f'Load average after the run: {harness.load_average()}')
-    report(all_results, args.servers)
+    print(f'Load average after the run: {report.load_average()}')
+    print_report(all_results, args.servers)
     if not args.no_probe:
         print(f'\nWhere the compute-api CPU per delete goes (compute_api '
               f'imported from {origins}):')
-        harness.print_cpu_split(all_results,
-                                {s: s for s in args.servers})
+        report.print_cpu_split(all_results,
+                               {s: s for s in args.servers})
     if args.png:
-        draw(all_results, args.servers, args.png)
+        draw_latencies(all_results, args.servers, args.png)
         print(f'Latency distributions: {args.png}')
     if args.json:
-        harness.write_json(args.json, all_results)
+        report.write_json(args.json, all_results)
     return 0
 
 

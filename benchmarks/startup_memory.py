@@ -34,7 +34,12 @@ import tempfile
 import time
 import uuid
 
-from benchmarks import harness
+from benchmarks import identity_filter
+from benchmarks import instances
+from benchmarks import load
+from benchmarks import processes
+from benchmarks import report
+from benchmarks import standins
 from tests import stack
 
 TARGET_LOAD_S = 0.8
@@ -78,6 +83,8 @@ def measure_load(runs):
         env = dict(os.environ)
         env[stack.COMPUTE_CONFIG_ENV] = tmp
         env.pop('PYTHONPATH', None)
+        if processes.chosen_tree() is not None:
+            env['PYTHONPATH'] = str(processes.chosen_tree())
         samples = collections.defaultdict(list)
 
         def python(*argv):
@@ -113,39 +120,39 @@ def measure_rss(instance, token, requests, time_limit, pace=0.0):
     """The worker's memory along the deletes, and its CPU time per delete
     after the first (which loads what auth_token needs)."""
     worker = instance.worker()
-    session = harness.session(token)
-    rows = [('after start-up', harness.proc_status(worker))]
-    first, result = harness.PathResult(), harness.PathResult()
-    deadline = harness.Deadline(time_limit)
+    session = load.session(token)
+    rows = [('after start-up', processes.proc_status(worker))]
+    first, result = load.PathResult(), load.PathResult()
+    deadline = processes.Deadline(time_limit)
     for i in range(requests):
         if deadline.expired():
             break
         if i == 1:
-            cpu_start = harness.cpu_seconds([worker])
-        (result if i else first).add(*harness.delete_one(
+            cpu_start = processes.cpu_seconds([worker])
+        (result if i else first).add(*load.delete_one(
             session, f'{instance.url}/v2.1/images/{uuid.uuid4()}'))
         if pace:
             time.sleep(pace)
         if i == 0 or i + 1 == requests // 10:
             rows.append((f'after {i + 1} delete{"s" if i else ""}',
-                         harness.proc_status(worker)))
+                         processes.proc_status(worker)))
     cpu = {}
     if result.done:
-        cpu = {'cpu_ms': (harness.cpu_seconds([worker]) - cpu_start) * 1000
+        cpu = {'cpu_ms': (processes.cpu_seconds([worker]) - cpu_start) * 1000
                / result.done,
                'latency_ms': statistics.median(result.latencies) * 1000}
     result.statuses.update(first.statuses)
     result.first_error = first.first_error or result.first_error
     rows.append((f'after {sum(result.statuses.values())} deletes',
-                 harness.proc_status(worker)))
+                 processes.proc_status(worker)))
     if instance.worker() != worker:
         raise SystemExit('the gunicorn worker was replaced during the run')
-    return rows, result, harness.proc_status(instance.pid), cpu
+    return rows, result, processes.proc_status(instance.pid), cpu
 
 
 def _stack_worker_rss(state):
     """VmRSS of the stack's own workers (for comparison)."""
-    return [(name, worker, harness.proc_status(worker)['VmRSS'])
+    return [(name, worker, processes.proc_status(worker)['VmRSS'])
             for name in ('glance', 'keystone', 'compute-api')
             if state['pids'].get(name)
             for worker in stack.children(state['pids'][name])]
@@ -163,37 +170,37 @@ def report_load(runs):
     ]
     print(f'Import + load of compute_api.wsgi.api, median of {runs} fresh '
           'processes:')
-    print(harness.table(['step', 'median s', 'min s', 'max s'], [
-        (name, harness.fmt(medians[key]), harness.fmt(min(samples[key])),
-         harness.fmt(max(samples[key]))) for name, key in rows]))
+    print(report.table(['step', 'median s', 'min s', 'max s'], [
+        (name, report.fmt(medians[key]), report.fmt(min(samples[key])),
+         report.fmt(max(samples[key]))) for name, key in rows]))
     met = 'met' if medians['total'] <= TARGET_LOAD_S else 'NOT met'
     print(f'Target import + load <= {TARGET_LOAD_S} s: {met}.\n')
     print('Import time by top-level package (python -X importtime, '
           'self times summed, one run):')
-    print(harness.table(['package', 'ms'], [
-        (name, harness.fmt(sec * 1000, 1)) for name, sec in packages[:15]]))
+    print(report.table(['package', 'ms'], [
+        (name, report.fmt(sec * 1000, 1)) for name, sec in packages[:15]]))
     print()
 
 
 def report_rss(args, overrides):
     state = stack.load_state(args.stack) if args.stack else None
-    null_glance = harness.NullGlance(close=args.glance_closes)
+    null_glance = standins.NullGlance(close=args.glance_closes)
     with null_glance as glance_url, \
             tempfile.TemporaryDirectory(prefix='bench-rss-') as tmp:
         if state is not None:
             token = stack.get_session(state, 'demo-member').get_token()
             overrides.setdefault('glance', {})['endpoint_override'] = \
                 glance_url
-            instance = harness.start_instance(
+            instance = instances.start_instance(
                 state, 'gunicorn-sync', 1, name=INSTANCE_NAME,
                 overrides=overrides)
             mode = ('; '.join(['stack configuration: real auth_token, '
                                'token cache in memcached',
                                *args.conf_override]))
         else:
-            token = harness.BENCH_TOKEN
-            instance = harness.start_noauth_instance(tmp, glance_url,
-                                                     INSTANCE_NAME)
+            token = identity_filter.BENCH_TOKEN
+            instance = instances.start_noauth_instance(tmp, glance_url,
+                                                       INSTANCE_NAME)
             mode = 'auth_token replaced by the identity stand-in'
         try:
             rows, result, master, cpu = measure_rss(
@@ -204,9 +211,9 @@ def report_rss(args, overrides):
     closes = ', closing every connection' if args.glance_closes else ''
     print(f'gunicorn worker memory (1 sync worker; {mode}; null '
           f'Glance{closes}):')
-    print(harness.table(['when', 'VmRSS MiB', 'RssAnon MiB', 'RssFile MiB',
-                         'VmHWM MiB'], [
-        (when, *(harness.fmt(v[k], 1)
+    print(report.table(['when', 'VmRSS MiB', 'RssAnon MiB', 'RssFile MiB',
+                        'VmHWM MiB'], [
+        (when, *(report.fmt(v[k], 1)
                  for k in ('VmRSS', 'RssAnon', 'RssFile', 'VmHWM')))
         for when, v in rows]))
     print(f'gunicorn master VmRSS: {master["VmRSS"]:.1f} MiB; statuses: '
@@ -228,8 +235,8 @@ def report_rss(args, overrides):
           f'({final:.1f} MiB).')
     if state is not None:
         print('\nFor comparison, the stack\'s own workers (VmRSS MiB):')
-        print(harness.table(['service', 'pid', 'VmRSS MiB'], [
-            (n, p, harness.fmt(v, 1))
+        print(report.table(['service', 'pid', 'VmRSS MiB'], [
+            (n, p, report.fmt(v, 1))
             for n, p, v in _stack_worker_rss(state)]))
 
 
@@ -264,12 +271,12 @@ def main(argv=None):
         parser.error('--runs and --requests must be positive, --pace '
                      'between 0 and 100 ms')
     try:
-        overrides = harness.parse_overrides(args.conf_override)
+        overrides = instances.parse_overrides(args.conf_override)
     except ValueError as exc:
         parser.error(str(exc))
     if overrides and not args.stack:
         parser.error('--conf-override needs --stack')
-    harness.print_header()
+    report.print_header()
     print()
     if not args.skip_load:
         report_load(args.runs)
