@@ -20,6 +20,7 @@ from tests.stack.common import StackError
 from tests.stack.processes import stop_process
 from tests.stack.processes import wait_http
 from tests.stack.processes import write_pid_file
+from tests.stack.progress import step
 from tests.stack.state import load_state
 from tests.stack.state import new_state
 from tests.stack.state import process_status
@@ -47,6 +48,9 @@ class Stack:
         self.scaled = scaled
         self.instances = instances
         self.register_compute = True
+        # A progress.Progress that announces each step of ``up`` (the
+        # command line sets one), or None: silent.
+        self.progress = None
         self.state = {}
         if (self.workdir / STATE_FILE).exists():
             self.state = load_state(self.workdir)
@@ -107,43 +111,67 @@ class Stack:
         for name in ('logs', 'logs/setup', 'pids', 'keystone', 'glance'):
             (self.workdir / name).mkdir()
 
+    def _step(self, what):
+        return step(self.progress, what)
+
     def _start(self, start_compute):
         """Start everything, in parallel where the order allows."""
         if self.scaled:
-            tls.start(self)
+            with self._step('making the TLS certificates'):
+                tls.start(self)
             if not start_compute:
                 self.state['instances'] = {}
         keystone.write_config(self)
         glance.write_config(self)
         compute.write_compute_config(self.state['compute_config_dir'],
                                      compute.compute_conf_sections(self.state))
-        memcached.start(self)
+        with self._step('starting memcached'):
+            memcached.start(self)
         if self.scaled:
-            for name in self.state['instances']:
-                compute.spawn_instance(self.state, name)
-            # In front of the instances, and of Glance over HTTPS.
-            haproxy.start(self)
+            with self._step(f'starting {len(self.state["instances"])} '
+                            f'compute-api instances under {self.server} '
+                            'and HAProxy'):
+                for name in self.state['instances']:
+                    compute.spawn_instance(self.state, name)
+                # In front of the instances, and of Glance over HTTPS.
+                haproxy.start(self)
         elif start_compute:
-            compute.start(self)
+            with self._step(f'starting compute-api under {self.server} '
+                            f'({self.compute_workers} processes)'):
+                compute.start(self)
         if self.scaled:
-            postgres.start(self)
+            with self._step('starting PostgreSQL'):
+                postgres.start(self)
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            setup_glance = pool.submit(glance.setup, self)
-            keys = pool.submit(keystone.setup_keys, self)
-            keystone.setup_db(self)
+            setup_glance = pool.submit(self._in_step, 'Glance: database and '
+                                       'start', glance.setup, self)
+            keys = pool.submit(self._in_step, 'Keystone: keys',
+                               keystone.setup_keys, self)
+            with self._step('Keystone: database (db_sync, bootstrap)'):
+                keystone.setup_db(self)
             keys.result()
-            keystone.start(self)
-            keystone.create_identities(self)
+            with self._step('starting Keystone'):
+                keystone.start(self)
+            with self._step('Keystone: projects, users, roles, catalog'):
+                keystone.create_identities(self)
             setup_glance.result()
-        glance.upload_sample_image(self)
+        with self._step('uploading the sample image to Glance'):
+            glance.upload_sample_image(self)
         if start_compute and self.scaled:
-            for name in self.state['instances']:
-                compute.wait_instance(self.state, name)
-            haproxy.wait_status(self.state, 'UP')
+            with self._step('waiting for the compute-api instances'):
+                for name in self.state['instances']:
+                    compute.wait_instance(self.state, name)
+                haproxy.wait_status(self.state, 'UP')
         elif start_compute:
-            wait_http('compute-api', self.state['compute_url'] + '/',
-                      self.state['pids']['compute-api'],
-                      self.logs / 'compute-api.log', COMPUTE_START_TIMEOUT)
+            with self._step('waiting for compute-api'):
+                wait_http('compute-api', self.state['compute_url'] + '/',
+                          self.state['pids']['compute-api'],
+                          self.logs / 'compute-api.log',
+                          COMPUTE_START_TIMEOUT)
+
+    def _in_step(self, what, function, *args):
+        with self._step(what):
+            return function(*args)
 
     def _record(self, name, pid):
         self.state['pids'][name] = pid
