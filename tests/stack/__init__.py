@@ -98,6 +98,7 @@ from tests.stack.processes import _proc_stat
 from tests.stack.processes import _signal_and_wait
 from tests.stack.processes import answer_status
 from tests.stack.processes import children
+from tests.stack.processes import failure_reason
 from tests.stack.processes import free_ports
 from tests.stack.processes import is_stack_process
 from tests.stack.processes import log_tail
@@ -115,6 +116,7 @@ from tests.stack.processes import write_pid_file
 from tests.stack.state import load_state
 from tests.stack.state import new_state
 from tests.stack.state import process_status
+from tests.stack.state import running_stacks
 from tests.stack.state import save_state
 
 __all__ = [
@@ -156,6 +158,7 @@ __all__ = [
     '_signal_and_wait',
     'stop_process',
     'log_tail',
+    'failure_reason',
     '_first_exception',
     'answer_status',
     'wait_http',
@@ -180,6 +183,7 @@ __all__ = [
     'load_state',
     'save_state',
     'process_status',
+    'running_stacks',
     'new_state',
     'get_session',
     '_glance',

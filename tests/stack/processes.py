@@ -176,15 +176,41 @@ def log_tail(path, lines=30):
     return f'first exception: {first}\n...\n{tail}' if first else tail
 
 
+_CHAINED = ('During handling of the above exception, another exception '
+            'occurred:',
+            'The above exception was the direct cause of the following '
+            'exception:')
+
+
 def _first_exception(lines):
-    """The exception line ending the first traceback in ``lines``."""
+    """The exception line ending the first traceback in ``lines``; for
+    chained exceptions ("During handling of the above exception ..."), the
+    last of the chain: the one that was raised."""
+    found = None
     in_traceback = False
     for line in lines:
         if line.startswith('Traceback (most recent call last):'):
             in_traceback = True
         elif in_traceback and line and not line[0].isspace():
-            return line
-    return None
+            found, in_traceback = line, False
+        elif found and not in_traceback and line.strip():
+            if line.strip() not in _CHAINED:
+                return found
+    return found
+
+
+def failure_reason(path, lines=5):
+    """Why a program failed, in one line, from its log: the exception its
+    first traceback ended with, or else the log's last ``lines`` lines.
+    The whole traceback stays in the log."""
+    try:
+        text = pathlib.Path(path).read_text(errors='replace').splitlines()
+    except FileNotFoundError:
+        return f'({path} does not exist)'
+    first = _first_exception(text)
+    if first:
+        return first
+    return '\n'.join(line for line in text[-lines:])
 
 
 def answer_status(url):
@@ -204,15 +230,16 @@ def wait_http(name, url, pid, log_path, timeout):
     while True:
         if not pid_alive(pid):
             raise StackError(f'{name} (pid {pid}) exited before answering '
-                             f'{url}; end of {log_path}:\n'
-                             f'{log_tail(log_path)}')
+                             f'{url}: {failure_reason(log_path)}\n'
+                             f'(the whole log: {log_path})')
         status = answer_status(url)
         if status is not None and status < 500:
             return
         if time.monotonic() > deadline:
             raise StackError(f'{name} did not answer {url} within {timeout}s '
-                             f'(last status {status}); end of {log_path}:\n'
-                             f'{log_tail(log_path)}')
+                             f'(last status {status}): '
+                             f'{failure_reason(log_path)}\n'
+                             f'(the whole log: {log_path})')
         time.sleep(0.1)
 
 
@@ -237,8 +264,9 @@ def run_command(argv, log_path, env=None, cwd=None):
                                 check=False)
     if result.returncode:
         raise StackError(f'{" ".join(map(str, argv[:3]))} ... failed '
-                         f'(exit {result.returncode}); end of {log_path}:\n'
-                         f'{log_tail(log_path)}')
+                         f'(exit {result.returncode}): '
+                         f'{failure_reason(log_path)}\n'
+                         f'(the whole log: {log_path})')
 
 
 # --------------------------------------------------------------------------

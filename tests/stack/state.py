@@ -53,6 +53,29 @@ def process_status(state):
     return dict(sorted(status.items()))
 
 
+def running_stacks():
+    """Workdirs of the stacks running on this host, sorted.
+
+    A stack's servers run in its workdir (Keystone's and Glance's gunicorn
+    change to it, compute-api is started there), which holds its
+    stack.json; this finds them by the working directories of the running
+    stack processes.
+    """
+    found = set()
+    for entry in pathlib.Path('/proc').iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = pathlib.Path(os.readlink(entry / 'cwd'))
+        except OSError:
+            continue
+        if cwd in found or not (cwd / STATE_FILE).is_file():
+            continue
+        if is_stack_process(int(entry.name)):
+            found.add(cwd)
+    return sorted(str(path) for path in found)
+
+
 def new_state(workdir, scaled=False, instances=SCALED_INSTANCES,
               compute_workers=2):
     """Plan a stack: ports, URLs and random passwords; nothing started.
