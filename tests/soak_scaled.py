@@ -1,17 +1,19 @@
 """Load and soak test of the scaled stack, with faults (run on demand).
 
     python -m tests.soak_scaled [--deletes 1500] [--clients 8]
-                                [--workers 2] [--time-limit 900]
+                                [--workers 2] [--server uwsgi|gunicorn]
+                                [--time-limit 900]
     python -m tests.soak_scaled --figure [--per-run 300] [--clients 16]
 
 It starts its own scaled stack in a temporary directory (Keystone and
 Glance on PostgreSQL with two workers each, two compute-api instances with
-``--workers`` gunicorn workers each behind HAProxy over TLS) and stops it
-at the end. Like ``tests.soak`` it creates the images first, in two
-projects, one in ten to be deleted twice, then ``--clients`` threads delete
-them through HAProxy. During the run, at a quarter, a half and three
-quarters of the work: one compute-api instance is killed with SIGKILL and
-started again, memcached is restarted (empty), and Glance is restarted.
+``--workers`` workers each under ``--server``, uWSGI unless told, behind
+HAProxy over TLS) and stops it at the end. Like ``tests.soak`` it creates
+the images first, in two projects, one in ten to be deleted twice, then
+``--clients`` threads delete them through HAProxy. During the run, at a
+quarter, a half and three quarters of the work: one compute-api instance
+is killed with SIGKILL and started again, memcached is restarted (empty),
+and Glance is restarted.
 
 The accounting fails the run (exit 1) unless:
 
@@ -180,8 +182,8 @@ def served_by(state):
 def report(args, results, elapsed, windows, retried, problems, state,
            started):
     print(f'requests: {len(results)} from {args.clients} clients, 2 '
-          f'instances x {args.workers} workers behind HAProxy, in '
-          f'{elapsed:.1f} s ({len(results) / elapsed:.1f}/s)')
+          f'instances x {args.workers} {args.server} workers behind '
+          f'HAProxy, in {elapsed:.1f} s ({len(results) / elapsed:.1f}/s)')
     soak.print_statuses_and_latency(results)
     for what, (a, b) in windows.items():
         print(f'{what}: {a - started:.1f} s to {b - started:.1f} s '
@@ -256,7 +258,7 @@ def figure(args, state):
         rate(state, url, images[:20], args.clients)   # warm-up
         per_second, statuses = rate(state, url, images[20:], args.clients)
         print(f'{what}: {per_second:.1f} deletes/s at concurrency '
-              f'{args.clients} ({dict(statuses)})')
+              f'{args.clients}, {args.server} ({dict(statuses)})')
     return 0
 
 
@@ -265,6 +267,10 @@ def main(argv=None):
     parser.add_argument('--deletes', type=int, default=1500)
     parser.add_argument('--clients', type=int, default=8)
     parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--server', choices=stack.SERVERS,
+                        default=soak.SERVER,
+                        help='the WSGI server of the compute-api instances '
+                             '(default: %(default)s)')
     parser.add_argument('--time-limit', type=float, default=900)
     parser.add_argument('--figure', action='store_true',
                         help='measure deletes/s instead of soaking')
@@ -275,7 +281,8 @@ def main(argv=None):
         # PostgreSQL runs as its own user, which must reach its cluster.
         os.chmod(tmp, 0o711)  # noqa: S103 (enter only, no listing)
         the_stack = stack.Stack(os.path.join(tmp, 'stack'),
-                                compute_workers=args.workers, scaled=True)
+                                compute_workers=args.workers, scaled=True,
+                                server=args.server)
         try:
             state = the_stack.up()
             # requests verifies HAProxy's certificate with the stack's CA.
