@@ -200,10 +200,11 @@ def start_nova(state, databases, name=None, with_filter=True,
             'filter_config_dir': str(filter_dir)}
 
 
-def register_region(state, compute_url, region=REGION):
-    """Create ``region`` with identity, image and compute endpoints (the
-    stack's Keystone and Glance, and ``compute_url``). Returns a callable
-    that removes them again."""
+def register_region(state, compute_url, region=REGION, *, identity_url=None,
+                    image_url=None, interfaces=stack.INTERFACES):
+    """Create ``region`` with identity, image and compute endpoints (by
+    default the stack's Keystone and Glance, and ``compute_url``) for each
+    of ``interfaces``. Returns a callable that removes them again."""
     admin = stack.get_session(state, 'admin')
     created = []
 
@@ -211,12 +212,12 @@ def register_region(state, compute_url, region=REGION):
         return stack._keystone(state, admin, method, path, body)
     if not any(r['id'] == region for r in call('GET', '/regions')['regions']):
         call('POST', '/regions', {'region': {'id': region}})
-    urls = {'identity': state['keystone_url'], 'image': state['glance_url'],
-            'compute': compute_url}
+    urls = {'identity': identity_url or state['keystone_url'],
+            'image': image_url or state['glance_url'], 'compute': compute_url}
     for service_type, url in urls.items():
         (service,) = call('GET', f'/services?type={service_type}')[
             'services']
-        for interface in stack.INTERFACES:
+        for interface in interfaces:
             endpoint = call('POST', '/endpoints', {'endpoint': {
                 'service_id': service['id'], 'interface': interface,
                 'url': url, 'region_id': region}})['endpoint']

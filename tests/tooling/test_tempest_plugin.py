@@ -5,6 +5,7 @@ import importlib.metadata
 import pathlib
 import tempfile
 
+import fixtures
 from oslo_config import cfg
 import testtools
 
@@ -93,3 +94,99 @@ class TestTempestConf(testtools.TestCase):
         self.assertEqual(str(path.parent / 'tempest_lock'),
                          parser['oslo_concurrency']['lock_path'])
         self.assertEqual('compute', parser['compute']['catalog_type'])
+
+    def test_pre_provisioned_accounts_without_admin(self):
+        sections = tempest_run.tempest_conf_sections(
+            self.state(), '/ws', accounts_file='/ws-accounts.yaml')
+        self.assertEqual('false', sections['auth']['use_dynamic_credentials'])
+        self.assertEqual('/ws-accounts.yaml',
+                         sections['auth']['test_accounts_file'])
+        for option in ('admin_username', 'admin_password',
+                       'admin_project_name'):
+            self.assertNotIn(option, sections['auth'])
+
+    def test_tls_internal_endpoints_and_roles(self):
+        sections = tempest_run.tempest_conf_sections(
+            self.state(), '/ws', region='Region-2',
+            identity_url='https://127.0.0.1:2/v3', interface='internal',
+            ca_file='/ca.pem', tempest_roles='member')
+        self.assertEqual('https://127.0.0.1:2/v3',
+                         sections['identity']['uri_v3'])
+        self.assertEqual('/ca.pem',
+                         sections['identity']['ca_certificates_file'])
+        self.assertEqual('internal', sections['identity']['v3_endpoint_type'])
+        for group in ('compute', 'image'):
+            self.assertEqual('internal', sections[group]['endpoint_type'])
+            self.assertEqual('Region-2', sections[group]['region'])
+        self.assertEqual('member', sections['auth']['tempest_roles'])
+
+
+class TestReport(testtools.TestCase):
+    """The summary lines of a run, and the verdict on a wrong deployment."""
+
+    def report(self, found, left=None, wrong=None):
+        out = self.useFixture(fixtures.StringStream('stdout'))
+        self.useFixture(fixtures.MonkeyPatch('sys.stdout', out.stream))
+        failed = tempest_run.report('tempest standalone x', found,
+                                    left or {}, wrong)
+        out.stream.seek(0)
+        return failed, out.stream.read().splitlines()
+
+    def test_correct_deployment(self):
+        failed, lines = self.report({'A.test_a': 'success',
+                                     'A.test_b': 'skip', 'B.*': 'skip'})
+        self.assertEqual(0, failed)
+        self.assertEqual(['tempest standalone x: 1 passed, 0 failed, '
+                          '2 skipped',
+                          'tempest standalone x cleanup: 1 passed, 0 failed'],
+                         lines)
+
+    def test_a_failure_and_leftovers_count(self):
+        failed, lines = self.report({'A.test_a': 'fail'},
+                                    left={'images': ['i']})
+        self.assertEqual(2, failed)
+        self.assertIn('tempest standalone x: FAILED A.test_a', lines)
+        self.assertIn('tempest standalone x cleanup: 0 passed, 1 failed',
+                      lines)
+
+    def test_no_result_is_a_failure(self):
+        failed, lines = self.report({})
+        self.assertEqual(1, failed)
+
+    def test_wrong_deployment_must_fail_exactly_the_named_tests(self):
+        wrong = {'A.test_reader'}
+        ok, _ = self.report({'A.test_reader': 'fail', 'A.test_b': 'success'},
+                            wrong=wrong)
+        self.assertEqual(0, ok)
+        for found in ({'A.test_reader': 'success'},
+                      {'A.test_reader': 'fail', 'A.test_b': 'fail'}, {}):
+            failed, lines = self.report(found, wrong=wrong)
+            self.assertEqual(1, failed, found)
+            self.assertEqual('tempest standalone x (wrong deployment): '
+                             '0 passed, 1 failed', lines[-1])
+
+
+class TestComputeRoot(testtools.TestCase):
+    """The plugin's requests start from the compute endpoint without the
+    token's project id, whichever form the catalog registers."""
+
+    def root(self, base_url, project_id='p1'):
+        from compute_api_tempest_plugin.tests import base
+
+        class Client:
+            pass
+        client = Client()
+        client.base_url = base_url
+        client.auth_provider = Client()
+        client.auth_provider.credentials = Client()
+        client.auth_provider.credentials.project_id = project_id
+        return base.BaseImageDeleteTest.compute_root(client)
+
+    def test_both_forms(self):
+        for url in ('https://h/compute/v2.1', 'https://h/compute/v2.1/',
+                    'https://h/compute/v2.1/p1', 'https://h/compute/v2.1/p1/'):
+            self.assertEqual('https://h/compute/v2.1', self.root(url), url)
+
+    def test_another_last_segment_is_kept(self):
+        self.assertEqual('https://h/v2.1/p2', self.root('https://h/v2.1/p2'))
+        self.assertEqual('https://h/v2.1', self.root('https://h/v2.1', None))

@@ -96,20 +96,51 @@ class BaseImageDeleteTest(test.BaseTestCase):
         image = (glance_client or self.glance_client).show_image(image_id)
         self.assertNotEqual('deleted', image['status'])
 
+    # Personas -------------------------------------------------------------
+
+    @staticmethod
+    def roles_of(manager):
+        """The names of the roles in ``manager``'s token (those given by
+        ``[auth] tempest_roles`` or the accounts file included)."""
+        _, access = manager.auth_provider.auth_data
+        return {role['name'] for role in access.get('roles', ())}
+
+    def skip_unless_plain_member(self):
+        """Skip when the primary persona is an admin: an admin may delete
+        other projects' images, so their refusals cannot be seen."""
+        if 'admin' in self.roles_of(self.os_primary):
+            raise self.skipException(
+                'the primary persona holds the admin role, which may delete '
+                'other projects\' images; take admin out of [auth] '
+                'tempest_roles (or give the accounts file\'s member accounts '
+                'no admin role)')
+
     # Requests seen exactly ------------------------------------------------
+
+    @staticmethod
+    def compute_root(client):
+        """The catalog's compute endpoint without the token's project id:
+        catalogs register it either way (``.../v2.1`` or
+        ``.../v2.1/<project id>``), and the tests name the project in a
+        path themselves where they need it."""
+        url = client.base_url.rstrip('/')
+        project_id = client.auth_provider.credentials.project_id
+        head, _, last = url.rpartition('/')
+        return head if project_id and last == project_id else url
 
     def request(self, path, method='DELETE', client=None, headers=None,
                 body=None, token=None, auth=True):
-        """A request to ``<compute endpoint><path>`` with the client's token
-        (or ``token``, or none with ``auth=False``); no error handling.
-        Returns ``(response, body)``."""
+        """A request to ``<compute endpoint root><path>`` (see
+        :meth:`compute_root`) with the client's token (or ``token``, or none
+        with ``auth=False``); no error handling. Returns ``(response,
+        body)``."""
         client = client or self.images_client
         all_headers = {'Content-Type': 'application/json',
                        'Accept': 'application/json'}
         if auth:
             all_headers['X-Auth-Token'] = token or client.token
         all_headers.update(headers or {})
-        return client.raw_request(client.base_url + path, method,
+        return client.raw_request(self.compute_root(client) + path, method,
                                   headers=all_headers, body=body)
 
     def max_microversion(self):
@@ -117,11 +148,7 @@ class BaseImageDeleteTest(test.BaseTestCase):
         compute endpoint's own version document (``GET /v2.1/``)."""
         if CONF.compute_api.max_microversion:
             return CONF.compute_api.max_microversion
-        base_url = self.images_client.base_url
-        root = base_url[:base_url.index('/v2.1') + len('/v2.1')] \
-            if '/v2.1' in base_url else base_url.rstrip('/')
-        _, body = self.images_client.raw_request(
-            root + '/', 'GET', headers={'Accept': 'application/json'})
+        _, body = self.request('/', 'GET')
         return json.loads(body)['version']['version']
 
     def request_verbatim(self, path, client=None):
@@ -129,10 +156,10 @@ class BaseImageDeleteTest(test.BaseTestCase):
         tempest's included, remove ``.`` and ``..`` segments from a URL
         before sending it. Returns ``(status, body)``."""
         client = client or self.images_client
-        endpoint = parse.urlsplit(client.base_url)
-        pool = client.http_obj.connection_from_url(client.base_url)
+        root = self.compute_root(client)
+        pool = client.http_obj.connection_from_url(root)
         response = pool.urlopen(
-            'DELETE', endpoint.path.rstrip('/') + path,
+            'DELETE', parse.urlsplit(root).path + path,
             headers={'X-Auth-Token': client.token,
                      'Accept': 'application/json'},
             redirect=False, retries=False)

@@ -38,8 +38,9 @@ class ApplicationCredentialAccessRulesTest(base.BaseImageDeleteTest):
 
     def access_rule(self, method):
         """An access rule for ``method`` on the images of the catalog's
-        compute endpoint (its path, e.g. ``/v2.1/images/*``)."""
-        path = parse.urlsplit(self.images_client.base_url).path.rstrip('/')
+        compute endpoint (its path without a project id, e.g.
+        ``/v2.1/images/*``)."""
+        path = parse.urlsplit(self.compute_root(self.images_client)).path
         return {'service': CONF.compute.catalog_type, 'method': method,
                 'path': f'{path}/images/*'}
 
