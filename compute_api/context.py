@@ -2,8 +2,6 @@
 
 from oslo_context import context
 
-from compute_api import policy
-
 
 class RequestContext(context.RequestContext):
     """An oslo.context context that carries the policy enforcer and the
@@ -16,4 +14,4 @@ class RequestContext(context.RequestContext):
 
     def can(self, action, target):
         """Raise PolicyNotAuthorized unless this caller may do ``action``."""
-        policy.authorize(self._enforcer, self, action, target)
+        self._enforcer.authorize(self, action, target)

@@ -87,8 +87,7 @@ def load_conf(args=None, directory=None, required=False,
 
 def _check_readable(path):
     try:
-        with open(path, 'rb'):
-            pass
+        open(path, 'rb').close()
     except FileNotFoundError:
         raise ConfigurationError(
             f'{path} does not exist. Set {CONFIG_DIR_ENV} (or, in a Paste '
@@ -100,49 +99,41 @@ def _check_readable(path):
             f'{path} cannot be read by this process: {exc.strerror}.')
 
 
-def _missing_password_options(plugin, options):
-    """The user and password options a password plugin lacks: keystoneauth
-    only asks for them when it first authenticates (at the first request,
-    answered 500), as either of a name or an id will do."""
-    if not isinstance(plugin, (ks_generic.Password, ks_v3.Password)):
-        return []
-    missing = []
-    if not (options.username or options.user_id):
-        missing.append('username (or user_id)')
-    if not options.password:
-        missing.append('password')
-    return missing
-
-
 def check_auth_token_conf(conf):
     """Refuse a ``[keystone_authtoken]`` that could not validate a token.
 
     auth_token itself only notices at the first request (and answers it
     500); here the service user's plugin is built from the options, which
-    contacts nobody, and a missing option is named.
+    contacts nobody, and a missing option is named. keystoneauth asks for a
+    password plugin's user and password only when it first authenticates,
+    as either of a name or an id will do: they are checked here.
     """
     group = keystone_authtoken.GROUP
+    options = conf[group]
     where = ', '.join(conf.config_file or ()) or 'no configuration file'
     try:
         plugin = ks_loading.load_auth_from_conf_options(conf, group)
     except ks_exc.MissingRequiredOptions as exc:
-        names = ', '.join(opt.dest for opt in exc.options)
-        raise ConfigurationError(
-            f'[{group}] lacks {names}, which its auth_type needs to '
-            f'authenticate the service user ({where}).')
+        missing = [opt.dest for opt in exc.options]
     except ks_exc.NoMatchingPlugin as exc:
         raise ConfigurationError(f'[{group}] auth_type: {exc} ({where}).')
-    if plugin is None:
-        raise ConfigurationError(
-            f'[{group}] has no auth_type: set it (auth_type = password) and '
-            'the service user\'s credentials, which auth_token needs to '
-            f'validate tokens ({where}).')
-    missing = _missing_password_options(plugin, conf[group])
+    else:
+        if plugin is None:
+            raise ConfigurationError(
+                f'[{group}] has no auth_type: set it (auth_type = password) '
+                'and the service user\'s credentials, which auth_token needs '
+                f'to validate tokens ({where}).')
+        missing = []
+        if isinstance(plugin, (ks_generic.Password, ks_v3.Password)):
+            missing = [name for name, value in (
+                ('username (or user_id)',
+                 options.username or options.user_id),
+                ('password', options.password)) if not value]
     if missing:
         raise ConfigurationError(
             f'[{group}] lacks {", ".join(missing)}, which its auth_type '
             f'needs to authenticate the service user ({where}).')
-    strategy = (conf[group].memcache_security_strategy or 'none').lower()
+    strategy = (options.memcache_security_strategy or 'none').lower()
     if (strategy != 'none'
             and importlib.util.find_spec('cryptography') is None):
         raise ConfigurationError(
@@ -171,33 +162,21 @@ def conf_for_directory(directory, library_defaults=True):
     :raises ConfigurationError: when the file is missing or unreadable.
     """
     key = (os.path.abspath(directory), library_defaults)
-    conf = _BY_DIRECTORY.get(key)
-    if conf is None:
-        conf = load_conf(directory=key[0], required=True,
-                         library_defaults=library_defaults)
-        _BY_DIRECTORY[key] = conf
-    return conf
-
-
-def paste_config_dir(global_conf, local_conf):
-    """The configuration directory a Paste section names (``config_dir``
-    in the section, else in the file's ``[DEFAULT]``), else the default."""
-    return (local_conf.get(CONFIG_DIR_OPTION)
-            or global_conf.get(CONFIG_DIR_OPTION)
-            or config_dir())
+    if key not in _BY_DIRECTORY:
+        _BY_DIRECTORY[key] = load_conf(directory=key[0], required=True,
+                                       library_defaults=library_defaults)
+    return _BY_DIRECTORY[key]
 
 
 def conf_from(global_conf, local_conf=None):
-    """The ConfigOpts a Paste factory builds its part of the pipeline from.
-
-    Inside :func:`loadapp`, the one it was given; with any other Paste
-    loader, that of the directory :func:`paste_config_dir` names.
-    """
+    """The ConfigOpts a Paste factory builds its part of the pipeline from
+    (``config_dir`` in its section, else in the file's ``[DEFAULT]``)."""
     key = global_conf.get(_CONF_KEY)
     if key in _LOADING:
         return _LOADING[key]
-    return conf_for_directory(paste_config_dir(global_conf,
-                                               local_conf or {}))
+    return conf_for_directory((local_conf or {}).get(CONFIG_DIR_OPTION)
+                              or global_conf.get(CONFIG_DIR_OPTION)
+                              or config_dir())
 
 
 def loadapp(conf, name='main'):

@@ -35,43 +35,24 @@ class ComputeAPIError(Exception):
     code = 500
 
     def __init__(self, **kwargs):
-        self.kwargs = kwargs
         super().__init__(self.msg_fmt % kwargs)
 
-    @property
-    def message(self):
-        return str(self)
 
-
-class Invalid(ComputeAPIError):
-    msg_fmt = 'Invalid request: %(reason)s'
+class ProjectMismatch(ComputeAPIError):
+    msg_fmt = ("Malformed request URL: the project '%(url_project)s' in the "
+               "URL does not match the token's project '%(token_project)s'.")
     code = 400
 
 
-class ProjectMismatch(Invalid):
-    msg_fmt = ("Malformed request URL: the project '%(url_project)s' in the "
-               "URL does not match the token's project '%(token_project)s'.")
-
-
-class NotAuthenticated(ComputeAPIError):
-    msg_fmt = 'Authentication required.'
-    code = 401
-
-
-class ImageNotAuthorized(NotAuthenticated):
+class ImageNotAuthorized(ComputeAPIError):
     msg_fmt = ('The Image service rejected the credentials of this request; '
                'authenticate again.')
+    code = 401
 
 
 class PolicyNotAuthorized(ComputeAPIError):
     msg_fmt = 'Policy does not allow %(action)s to be performed.'
     code = 403
-
-
-class PolicyUnavailable(ComputeAPIError):
-    msg_fmt = ('The authorization policy of this service could not be '
-               'loaded, so the request was refused. Try again later.')
-    code = 503
 
 
 class ImageForbidden(ComputeAPIError):
@@ -91,6 +72,12 @@ class ImageNotFound(NotFound):
 class ImageInUse(ComputeAPIError):
     msg_fmt = 'Image %(image_id)s is in use and cannot be deleted now.'
     code = 409
+
+
+class PolicyUnavailable(ComputeAPIError):
+    msg_fmt = ('The authorization policy of this service could not be '
+               'loaded, so the request was refused. Try again later.')
+    code = 503
 
 
 class ImageServiceUnavailable(ComputeAPIError):

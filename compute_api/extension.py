@@ -67,13 +67,7 @@ _BUILT = {}
 
 
 class ImagesFilter:
-    """Serves the Delete Image call; passes every other request on.
-
-    The filter never decides like the host's router where the two could
-    disagree: a request to an images path that the host's router might read
-    as another method than the one it came with is refused (400), and every
-    ``DELETE`` the host could route to its images delete is served here.
-    """
+    """Serves the Delete Image call; passes every other request on."""
 
     def __init__(self, application, router, enforcer):
         self.application = application
@@ -99,15 +93,11 @@ class ImagesFilter:
         return self.images(served, start_response)
 
     def served_environ(self, environ):
-        """The environ the router serves this request with, or None when
-        the request is the host's.
-
-        The copy has the version root at the start of ``PATH_INFO``, where
-        the router's routes have it; ``LEGACY_KEY`` in it says whether the
-        request came through the legacy root. The host's router sees
-        ``PATH_INFO`` as it is: without a version root in front of it, that
-        is the path the call is matched on.
-        """
+        """The environ the router serves this request with (a copy, the
+        version root at the start of ``PATH_INFO``, ``LEGACY_KEY`` set), or
+        None when the request is the host's. Without a version root in
+        front of ``PATH_INFO``, the call is matched on it as it is, as the
+        host's router sees it."""
         if environ.get('REQUEST_METHOD', '').upper() != 'DELETE':
             return None
         script_name, root, path = _split_root(environ.get('SCRIPT_NAME', ''),
@@ -193,30 +183,21 @@ def _without_version_headers(app):
         resp = req.get_response(app)
         for name in _RESPONSE_VERSION_HEADERS:
             resp.headers.pop(name, None)
-        vary = [value.strip() for value in resp.headers.get('Vary', '')
-                .split(',')
-                if value.strip() and value.strip() not in
-                _RESPONSE_VERSION_HEADERS]
-        if vary:
-            resp.headers['Vary'] = ', '.join(vary)
-        else:
-            resp.headers.pop('Vary', None)
+        resp.vary = [value for value in resp.vary or ()
+                     if value not in _RESPONSE_VERSION_HEADERS] or None
         return resp
     return legacy
 
 
-def build(conf):
-    """The router and the policy enforcer the filter serves with."""
-    return router_mod.build_router(conf), policy.init_enforcer(conf)
-
-
 def _pieces(directory):
+    """The router and the policy enforcer the filter serves with."""
     directory = os.path.abspath(directory)
     if directory not in _BUILT:
         conf = deploy.conf_for_directory(directory, library_defaults=False)
         if conf.debug:
             logging.getLogger('compute_api').setLevel(logging.DEBUG)
-        _BUILT[directory] = build(conf)
+        _BUILT[directory] = (router_mod.build_router(conf),
+                             policy.Enforcer(conf))
         LOG.info('Serving DELETE images/{image_id} at microversions '
                  '%s-%s with the configuration in %s',
                  microversion.to_string(microversion.MIN_VERSION),

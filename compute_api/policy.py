@@ -1,17 +1,18 @@
-"""The policy enforcer and its one door, :func:`authorize`.
+"""The policy enforcer: the rules in force and the one door to them.
 
 The rules are the defaults in code (:mod:`compute_api.policies`) overridden
 by the policy file and the files of the policy directories, read again
-whenever one of them changes. The service fails closed on a policy file it
-cannot use: while one cannot be read or parsed, every authorization is
-refused with :class:`~compute_api.exception.PolicyUnavailable` (503) rather
-than decided by the rules read before the file changed (which is what
-oslo.policy alone does after a failed reload). A worker that starts while
-the file is broken does the same: refusing to load would not be safer (the
-WSGI server's master stops altogether when a worker cannot boot, so one
-worker replaced while the file is broken would take the whole service down
-until a restart by hand), and it recovers by itself once the file is
-corrected.
+whenever one of them changes, so that an operator's edit takes effect
+without a restart. The service fails closed on a policy file it cannot use:
+while one cannot be read or parsed, every authorization is refused with
+:class:`~compute_api.exception.PolicyUnavailable` (503), with the file and
+the line in the log, rather than decided by the rules read before the file
+changed (which is what oslo.policy alone does after a failed reload). A
+worker that starts while the file is broken does the same: refusing to load
+would not be safer (the WSGI server's master stops altogether when a worker
+cannot boot, so one worker replaced while the file is broken would take the
+whole service down until a restart by hand), and it recovers by itself once
+the file is corrected.
 
 A change of the files never edits the rules in force: a new oslo.policy
 enforcer is built and loaded from the files, and only then replaces the
@@ -74,10 +75,8 @@ def load(conf):
     main, files, unlisted = policy_files(conf)
     problems = [f'Policy directory {path} cannot be listed: {reason}'
                 for path, reason in unlisted]
-    for path in files:
-        problem = _file_problem(path)
-        if problem:
-            problems.append(f'Policy file {path} {problem}')
+    problems += [f'Policy file {path} {problem}' for path in files
+                 if (problem := _file_problem(path))]
     if problems:
         raise PolicyFileError('; '.join(problems))
     enforcer = policy.Enforcer(conf, policy_file=main)
@@ -93,13 +92,9 @@ def load(conf):
 
 
 class Enforcer:
-    """The rules in force, replaced whole when the policy files change.
-
-    Every authorization lists and stat()s the policy files; when that
-    changes (a file's modification time, size or inode, or the list of
-    files), :func:`load` builds the new rules. While a file cannot be used
-    the problem is logged once and every authorization is refused.
-    """
+    """The rules in force. Every authorization lists and stat()s the
+    policy files; when that changes (a file's modification time, size or
+    inode, or the list of files), :func:`load` builds the new rules."""
 
     def __init__(self, conf):
         policy_opts.set_defaults(conf)
@@ -111,7 +106,8 @@ class Enforcer:
         self.refresh()
 
     def refresh(self):
-        seen = self._files_state()
+        _, files, unlisted = policy_files(self.conf)
+        seen = [(path, _stat(path)) for path in files], unlisted
         if seen == self._seen:
             return
         with self._lock:  # one thread loads; the others wait for it
@@ -129,18 +125,32 @@ class Enforcer:
                          'authorized by their rules.')
             self._seen = seen
 
-    def _files_state(self):
-        _, files, unlisted = policy_files(self.conf)
-        return [(path, _stat(path)) for path in files], unlisted
+    def authorize(self, context, action, target):
+        """Raise PolicyNotAuthorized unless ``context`` may do ``action``,
+        and PolicyUnavailable while the policy cannot be used.
 
-    def rules(self):
-        """The oslo.policy enforcer in force; PolicyUnavailable while a
-        policy file cannot be used."""
+        A policy that loads can still fail when it is evaluated (rules
+        that refer to each other in a cycle, a malformed ``%(...)s``
+        target, an ``http:`` check whose server cannot be reached): that
+        fails closed too, as 503, with the rule and the error in the log.
+        """
         self.refresh()
         rules = self._rules
         if rules is None:
             raise exception.PolicyUnavailable()
-        return rules
+        try:
+            rules.authorize(action, target, context, do_raise=True,
+                            exc=exception.PolicyNotAuthorized, action=action)
+        except policy.InvalidScope:
+            raise exception.PolicyNotAuthorized(action=action)
+        except exception.PolicyNotAuthorized:
+            raise
+        except Exception as exc:
+            LOG.error('The policy rule %s could not be evaluated (%s: %s). '
+                      'Every delete is refused (503) until the policy is '
+                      'corrected.', action, type(exc).__name__,
+                      str(exc)[:200])
+            raise exception.PolicyUnavailable()
 
 
 def _stat(path):
@@ -151,8 +161,8 @@ def _stat(path):
     return st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev
 
 
-def _where(line, column):
-    return f'line {line + 1}, column {column + 1}'
+def _where(mark):
+    return f'line {mark.line + 1}, column {mark.column + 1}'
 
 
 def _file_problem(path):
@@ -169,28 +179,20 @@ def _file_problem(path):
         return f'cannot be read: {exc.strerror}'
     except UnicodeDecodeError as exc:
         return f'cannot be read as text: {exc}'
-    loader = None
     try:
-        loader = yaml.SafeLoader(text)
+        loader = yaml.SafeLoader(text)  # may refuse a character already
         node = loader.get_single_node()
         if node is not None:
             loader.construct_document(node)
     except yaml.YAMLError as exc:
         return 'is not valid YAML: ' + _yaml_problem(exc, text)
-    finally:
-        if loader is not None:
-            loader.dispose()
-    if node is None:
-        return None
-    if not isinstance(node, yaml.MappingNode):
+    if node is not None and not isinstance(node, yaml.MappingNode):
         return ('is not a mapping of rule names to check strings: '
-                f'{_where(node.start_mark.line, node.start_mark.column)}')
-    for key, value in node.value:
-        for item in (key, value):
-            if item.tag != _STR_TAG:
-                mark = item.start_mark
-                return ('has a rule name or rule that is not a string: '
-                        f'{_where(mark.line, mark.column)}')
+                + _where(node.start_mark))
+    for item in (i for pair in getattr(node, 'value', ()) for i in pair):
+        if item.tag != _STR_TAG:
+            return ('has a rule name or rule that is not a string: '
+                    + _where(item.start_mark))
     return None
 
 
@@ -198,54 +200,19 @@ def _yaml_problem(exc, text):
     """The position and the nature of a YAML error, on one line."""
     mark = getattr(exc, 'problem_mark', None)
     if mark is not None:
-        problem = f'{_where(mark.line, mark.column)}: {exc.problem}'
-        context_mark = getattr(exc, 'context_mark', None)
-        if exc.context and context_mark is not None:
-            problem += (f' ({exc.context} at '
-                        f'{_where(context_mark.line, context_mark.column)})')
+        problem = f'{_where(mark)}: {exc.problem}'
+        if exc.context and getattr(exc, 'context_mark', None) is not None:
+            problem += f' ({exc.context} at {_where(exc.context_mark)})'
         return problem
-    position = getattr(exc, 'position', None)
     reason = str(exc).splitlines()[0]
+    position = getattr(exc, 'position', None)
     if isinstance(position, int):  # a character YAML does not allow
-        line = text.count('\n', 0, position)
-        column = position - (text.rfind('\n', 0, position) + 1)
-        return f'{_where(line, column)}: {reason}'
+        # the line and column of the position, as a YAML mark has them
+        mark = yaml.Mark(None, position, text.count('\n', 0, position),
+                         position - (text.rfind('\n', 0, position) + 1),
+                         None, None)
+        return f'{_where(mark)}: {reason}'
     return reason
-
-
-def init_enforcer(conf):
-    """The service's enforcer for ``conf``, with the in-code defaults.
-
-    The policy files are checked on every authorization, so an operator's
-    edit takes effect without a restart. A policy file that cannot be used
-    now is logged and every delete is answered 503 until it is corrected.
-    """
-    return Enforcer(conf)
-
-
-def authorize(enforcer, context, action, target):
-    """Raise PolicyNotAuthorized unless ``context`` may do ``action``, and
-    PolicyUnavailable while the policy cannot be used.
-
-    A policy that loads can still fail when it is evaluated (rules that
-    refer to each other in a cycle, a malformed ``%(...)s`` target, an
-    ``http:`` check whose server cannot be reached): that fails closed too,
-    as 503, with the rule and the error in the log.
-    """
-    rules = enforcer.rules()
-    try:
-        rules.authorize(action, target, context, do_raise=True,
-                        exc=exception.PolicyNotAuthorized, action=action)
-    except policy.InvalidScope:
-        raise exception.PolicyNotAuthorized(action=action)
-    except exception.PolicyNotAuthorized:
-        raise
-    except Exception as exc:
-        LOG.error('The policy rule %s could not be evaluated (%s: %s). '
-                  'Every delete is refused (503) until the policy is '
-                  'corrected.', action, type(exc).__name__,
-                  str(exc)[:200])
-        raise exception.PolicyUnavailable()
 
 
 def get_enforcer():

@@ -31,8 +31,6 @@ FAULT_NAMES = {
     409: 'conflictingRequest',
     413: 'overLimit',
     415: 'badMediaType',
-    429: 'overLimit',
-    501: 'notImplemented',
     503: 'serviceUnavailable',
 }
 DEFAULT_FAULT_NAME = 'computeFault'
@@ -40,25 +38,19 @@ DEFAULT_FAULT_NAME = 'computeFault'
 SERVED_KEY = 'compute_api.served'
 JSON_CONTENT_TYPE = 'application/json; charset=UTF-8'
 
-# Messages for error responses produced by middleware that does not speak
-# the Compute fault format (so that no HTML or foreign body leaks through).
+# Messages of the errors that a library's layer answers (so that no HTML
+# or foreign body leaks through); other statuses get a general one.
 GENERIC_MESSAGES = {
     400: 'The request could not be understood.',
-    401: 'Authentication required.',
-    403: 'Access was denied to this resource.',
     404: 'The resource could not be found.',
-    405: 'The method is not allowed for this resource.',
-    411: 'A Content-Length header is required.',
     413: 'The request body is larger than this service accepts.',
-    414: 'The request URI is too long.',
-    415: 'The request media type is not supported.',
     503: 'The service is unavailable. Try again later.',
 }
 GENERIC_500 = ('An unexpected error prevented the request from completing. '
                'The request id identifies it in the service logs.')
 
 # Headers of a foreign error response that survive its translation.
-_KEPT_HEADERS = ('Allow', 'WWW-Authenticate', 'Retry-After')
+_KEPT_HEADERS = ('Allow', 'Retry-After')
 
 
 def fault_response(status, message, headers=None):
@@ -67,8 +59,7 @@ def fault_response(status, message, headers=None):
     body = {name: {'code': status, 'message': message}}
     resp = webob.Response(status=status, body=jsonutils.dump_as_bytes(body))
     resp.headers['Content-Type'] = JSON_CONTENT_TYPE
-    for key, value in (headers or {}).items():
-        resp.headers[key] = value
+    resp.headers.update(headers or {})
     return resp
 
 

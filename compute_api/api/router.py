@@ -35,20 +35,13 @@ ROUTES = {
 CONTROL_CHARS = re.compile(r'[\x00-\x1f\x7f]')
 
 
-def _method_not_allowed(req, allowed):
-    raise faults.http_error(
-        405, f'The method {exception.shown(req.method)} is not allowed for '
-             'this resource.',
-        Allow=allowed)
-
-
 class APIRouter:
     """WSGI app dispatching to controller actions through a Routes map."""
 
-    def __init__(self, controllers, route_table=None):
+    def __init__(self, controllers):
         self._controllers = controllers
         self._mapper = routes.Mapper()
-        for path, methods in (route_table or ROUTES).items():
+        for path, methods in ROUTES.items():
             for prefix in (VERSION_ROOT, VERSION_ROOT + '/{project_id}'):
                 self._connect(prefix + path, methods)
 
@@ -80,13 +73,15 @@ class APIRouter:
             raise faults.http_error(
                 404, 'The resource could not be found.')
         if match['controller'] is None:
-            _method_not_allowed(req, match['allowed'])
+            raise faults.http_error(
+                405, f'The method {exception.shown(req.method)} is not '
+                     'allowed for this resource.', Allow=match['allowed'])
         version = microversion.from_request(req)
         try:
             resp = self._dispatch(req, match, version)
         except exception.ComputeAPIError as exc:
             # a 401 gets its WWW-Authenticate from auth_token, on the way out
-            resp = faults.fault_response(exc.code, exc.message)
+            resp = faults.fault_response(exc.code, str(exc))
         resp.headers.update(microversion.response_headers(version))
         return resp
 

@@ -4,9 +4,11 @@ from compute_api.conf import glance
 from compute_api.conf import token_cache
 from compute_api.conf import wsgi
 
-_MODULES = (glance, token_cache, wsgi)
+MODULES = (glance, token_cache, wsgi)
 
 
 def register_opts(conf):
-    for module in _MODULES:
-        module.register_opts(conf)
+    for module in MODULES:
+        for group, opts in module.list_opts().items():
+            conf.register_group(group)
+            conf.register_opts(opts, group=group)

@@ -14,10 +14,6 @@ status_code_retries`` attempts; ``total_timeout`` bounds them, retry delays
 included: no attempt starts after it and none waits longer than the time
 left. A ``Retry-After`` header from Glance is ignored (the configured
 delays apply), so it cannot stretch that bound.
-
-``send_service_token`` says whether Glance also receives this service's own
-token as ``X-Service-Token`` beside the caller's, as OpenStack services send
-it when they call each other on a user's behalf.
 """
 
 from keystoneauth1 import loading as ks_loading
@@ -96,11 +92,6 @@ def unsupported(conf):
     return [f'{opt.dest} (keystoneauth1 '
             f'{NEWER_SESSION_OPTIONS[opt.dest]} or newer)'
             for opt in missing if conf[GROUP.name][opt.dest] is not None]
-
-
-def register_opts(conf):
-    conf.register_group(GROUP)
-    conf.register_opts(_opts(), group=GROUP)
 
 
 def list_opts():

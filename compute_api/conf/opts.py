@@ -2,10 +2,8 @@
 
 from oslo_middleware import cors
 
-from compute_api.conf import glance
+from compute_api import conf
 from compute_api.conf import keystone_authtoken
-from compute_api.conf import token_cache
-from compute_api.conf import wsgi
 
 # Headers clients send and read on this API, allowed and exposed by CORS.
 CORS_ALLOW_HEADERS = [
@@ -23,7 +21,7 @@ CORS_ALLOW_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH']
 
 def list_opts():
     result = {}
-    for module in (glance, keystone_authtoken, token_cache, wsgi):
+    for module in (*conf.MODULES, keystone_authtoken):
         for group, opts in module.list_opts().items():
             result.setdefault(group, []).extend(opts)
     return [(group.name, opts) for group, opts in result.items()]

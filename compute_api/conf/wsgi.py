@@ -15,10 +15,5 @@ opts = [
 ]
 
 
-def register_opts(conf):
-    conf.register_group(GROUP)
-    conf.register_opts(opts, group=GROUP)
-
-
 def list_opts():
     return {GROUP: opts}

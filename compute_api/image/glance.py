@@ -10,10 +10,8 @@ balancer in front of it) sets for one user must never be sent with another
 user's request.
 
 The retries of ``[glance]`` are made here rather than by keystoneauth1, so
-that ``[glance] total_timeout`` bounds a delete: no attempt starts once it
-has run out, and no attempt may wait longer than the time left. (A Glance
-that keeps sending a byte now and then never lets a socket wait out its
-timeout; the WSGI server's worker timeout is the bound there.)
+that ``[glance] total_timeout`` bounds a delete (see :mod:`the options
+<compute_api.conf.glance>`).
 
 Every Glance outcome is translated into a domain error here, so that
 nothing Glance answers, and no way it fails, reaches the client raw.
@@ -44,19 +42,11 @@ _IMAGE_ID_RE = re.compile(
     r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-'
     r'[0-9a-fA-F]{12}')
 _DOUBLE_DELETE = 'deleted to deleted'
-# The adapter options this module applies itself, attempt by attempt.
-_RETRY_OPTIONS = ('connect_retries', 'connect_retry_delay',
-                  'status_code_retries', 'status_code_retry_delay',
-                  'retriable_status_codes')
 
 
 def image_path(image_id):
     """The Glance path of an image: the id is always one encoded segment."""
     return '/v2/images/' + parse.quote(image_id, safe='')
-
-
-class _OutOfTime(Exception):
-    """``[glance] total_timeout`` ran out before an attempt could start."""
 
 
 class ImageAPI:
@@ -79,9 +69,8 @@ class ImageAPI:
             cookiejar.DefaultCookiePolicy(allowed_domains=[]))  # none at all
         glance = conf.glance
         self._adapter_kwargs = {}
+        # (its retry options are overridden call by call: see _attempts)
         ks_adapter_loading.process_conf_options(glance, self._adapter_kwargs)
-        for name in _RETRY_OPTIONS:
-            self._adapter_kwargs.pop(name, None)
         self._timeout = glance.timeout
         self._retries = {
             'connect': (glance.connect_retries or 0,
@@ -123,42 +112,47 @@ class ImageAPI:
         connection failure raised."""
         left = dict(self._retries)
         while True:
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise _OutOfTime()
-            timeout = min(remaining, self._timeout or remaining)
+            timeout = deadline - self._clock()
             try:
                 # A 401 is final: sending the same token again (keystoneauth
                 # would, once) cannot change Glance's answer.
                 resp = adapter.delete(
                     path, raise_exc=False, redirect=False,
-                    allow_reauth=False, timeout=timeout, connect_retries=0,
+                    allow_reauth=False, connect_retries=0,
                     status_code_retries=0,
+                    timeout=min(timeout, self._timeout or timeout),
                     headers={'Accept': 'application/json'})
                 kind = 'status' if resp.status_code in self._retriable \
                     else None
             except ks_exc.RetriableConnectionFailure as exc:
                 kind, resp = 'connect', exc
             if kind is None or left[kind][0] <= 0:
-                if isinstance(resp, Exception):
-                    raise resp
-                return resp
+                break
             count, delay = left[kind]
             left[kind] = count - 1, delay
             LOG.info('Image service attempt failed (%s); retrying in %s s',
                      getattr(resp, 'status_code', resp), delay)
             self._sleep(max(0, min(delay, deadline - self._clock())))
+            if self._clock() >= deadline:
+                LOG.warning('No attempt left within [glance] total_timeout '
+                            '(%s s)', self._total_timeout)
+                break
+        if isinstance(resp, Exception):
+            raise resp
+        return resp
 
     def delete(self, context, image_id):
         """Delete ``image_id``; raise a domain error unless Glance did."""
         if not _IMAGE_ID_RE.fullmatch(image_id):
             raise exception.ImageNotFound(image_id=exception.shown(image_id))
-        deadline = self._clock() + self._total_timeout
         adapter = ks_adapter.Adapter(
             self._session, auth=self._auth(context),
             global_request_id=context.global_id, logger=LOG,
             **self._adapter_kwargs)
         self._authenticate(adapter, image_id)
+        # the time on the Image service, from here (the Identity service's
+        # time is bounded by its own timeouts)
+        deadline = self._clock() + self._total_timeout
         try:
             resp = self._attempts(adapter, image_path(image_id), deadline)
         except ks_exc.ClientException as exc:
@@ -166,11 +160,6 @@ class ImageAPI:
             LOG.warning('Image service unreachable deleting image %s: '
                         '%s: %s', image_id, exc.__class__.__name__,
                         str(exc)[:300])
-            raise exception.ImageServiceUnavailable()
-        except _OutOfTime:
-            LOG.warning('Image service did not answer within '
-                        '[glance] total_timeout (%s s) deleting image %s',
-                        self._total_timeout, image_id)
             raise exception.ImageServiceUnavailable()
         _check_response(resp, image_id)
 

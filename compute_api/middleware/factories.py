@@ -73,16 +73,13 @@ def healthcheck(global_conf, path='/healthcheck', **local_conf):
                                 healthcheck_mw.Healthcheck(app, conf))
 
 
-def faultwrap(global_conf, **local_conf):
-    return faults.FaultWrapper
+def _plain(middleware_class):
+    return lambda global_conf, **local_conf: middleware_class
 
 
-def request_log(global_conf, **local_conf):
-    return request_log_mw.RequestLog
-
-
-def versions(global_conf, **local_conf):
-    return versions_mw.VersionsMiddleware
+faultwrap = _plain(faults.FaultWrapper)
+request_log = _plain(request_log_mw.RequestLog)
+versions = _plain(versions_mw.VersionsMiddleware)
 
 
 def authtoken(global_conf, **local_conf):
@@ -98,5 +95,5 @@ def authtoken(global_conf, **local_conf):
 
 def context(global_conf, **local_conf):
     conf = deploy.conf_from(global_conf, local_conf)
-    enforcer = policy.init_enforcer(conf)
+    enforcer = policy.Enforcer(conf)
     return lambda app: context_mw.ContextMiddleware(app, enforcer)

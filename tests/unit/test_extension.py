@@ -396,8 +396,7 @@ class TestPassedOn(ExtensionTestCase):
 
     def test_unconfirmed_identity_is_refused(self):
         # the host's auth_token has refused it already in any case
-        router, enforcer = extension.build(
-            deploy.conf_for_directory(self.config_dir))
+        router, enforcer = extension._pieces(self.config_dir)
         host = HostApp()
         app = extension.ImagesFilter(host, router, enforcer)
         for headers in ({}, {'X-Identity-Status': 'Invalid',

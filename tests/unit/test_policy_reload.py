@@ -29,7 +29,7 @@ class TestReloadUnderLoad(base.APITestCase):
         text = f'"{RULE}": "role:member and project_id:%(project_id)s"\n'
         with open(path, 'w') as f:
             f.write(text)
-        enforcer = policy.init_enforcer(self.conf)
+        enforcer = policy.Enforcer(self.conf)
         target = {'project_id': base.PROJECT}
         member, reader = creds(['member']), creds(['reader'])
         done = threading.Event()
@@ -39,11 +39,11 @@ class TestReloadUnderLoad(base.APITestCase):
         def authorize():
             while not done.is_set():
                 try:
-                    policy.authorize(enforcer, member, RULE, target)
+                    enforcer.authorize(member, RULE, target)
                 except exception.ComputeAPIError as exc:
                     wrong.append(('member', type(exc).__name__))
                 try:
-                    policy.authorize(enforcer, reader, RULE, target)
+                    enforcer.authorize(reader, RULE, target)
                     wrong.append(('reader', 'allowed'))
                 except exception.PolicyNotAuthorized:
                     pass
