@@ -48,8 +48,6 @@ LOG = logging.getLogger(__name__)
 # host's legacy v2 compatible pipeline does.
 LEGACY_ROOT = '/v2'
 _ROOTS = (router_mod.VERSION_ROOT, LEGACY_ROOT)
-_REQUEST_VERSION_KEYS = ('HTTP_OPENSTACK_API_VERSION',
-                         'HTTP_X_OPENSTACK_NOVA_API_VERSION')
 _RESPONSE_VERSION_HEADERS = (microversion.STANDARD_HEADER,
                              microversion.LEGACY_HEADER)
 # Set in the environ the router serves: the request came through LEGACY_ROOT.
@@ -107,7 +105,7 @@ class ImagesFilter:
                       REQUEST_METHOD='DELETE')
         served[LEGACY_KEY] = legacy = root == LEGACY_ROOT
         if legacy:
-            for key in _REQUEST_VERSION_KEYS:
+            for key in microversion.ENVIRON_KEYS:
                 served.pop(key, None)
         if router_mod.CONTROL_CHARS.search(path):
             # No route has them (the router answers 404), but the host's

@@ -207,23 +207,17 @@ def _yaml_problem(exc, text):
     reason = str(exc).splitlines()[0]
     position = getattr(exc, 'position', None)
     if isinstance(position, int):  # a character YAML does not allow
-        # the line and column of the position, as a YAML mark has them
-        mark = yaml.Mark(None, position, text.count('\n', 0, position),
-                         position - (text.rfind('\n', 0, position) + 1),
-                         None, None)
-        return f'{_where(mark)}: {reason}'
+        line = text.count('\n', 0, position)
+        column = position - text.rfind('\n', 0, position) - 1
+        return f'line {line + 1}, column {column + 1}: {reason}'
     return reason
 
 
 def get_enforcer():
     """Entry point for the oslopolicy command-line tools: an oslo.policy
-    enforcer of the service's rules; a policy file that cannot be used is
-    refused by name (PolicyFileError), as the service refuses it.
-
-    The tools parse their own command line into oslo.config's global
-    object; a ``--config-file`` given there is honoured, otherwise the
-    service's own configuration directory is read.
-    """
+    enforcer of the service's rules (PolicyFileError for a policy file that
+    cannot be used). A ``--config-file`` the tools parsed into oslo.config's
+    global object is honoured, else the service's own directory is read."""
     from oslo_config import cfg
 
     from compute_api import deploy

@@ -79,23 +79,6 @@ def printable_path(environ):
     return parse.quote(raw, safe="/:@!$&'()*+,;=~%")
 
 
-def _path_is_utf8(environ):
-    try:
-        environ.get('PATH_INFO', '').encode('latin-1').decode('utf-8')
-    except UnicodeError:
-        return False
-    return True
-
-
-def _translate(status, headers):
-    """The Compute fault for an error of ``status`` that a library's layer
-    answered; a few of its headers are kept."""
-    message = GENERIC_MESSAGES.get(status, GENERIC_500 if status >= 500
-                                   else 'The request failed.')
-    kept = {h: headers[h] for h in _KEPT_HEADERS if h in headers}
-    return fault_response(status, message, kept)
-
-
 class FaultWrapper:
     """Middleware: no exception and no foreign error leaves the service.
 
@@ -111,8 +94,10 @@ class FaultWrapper:
 
     @webob.dec.wsgify
     def __call__(self, req):
-        if not _path_is_utf8(req.environ):
-            # No route can match it; answered before any layer decodes it.
+        try:  # no route has a path that is not UTF-8: answered before
+            # any layer decodes it
+            req.environ.get('PATH_INFO', '').encode('latin-1').decode()
+        except UnicodeError:
             return fault_response(404, GENERIC_MESSAGES[404])
         try:
             resp = req.get_response(self.application)
@@ -122,7 +107,10 @@ class FaultWrapper:
             LOG.exception('Unexpected error while serving %s %s',
                           req.method, printable_path(req.environ))
             return fault_response(500, GENERIC_500)
-        if (resp.status_int >= 400 and resp.status_int != 401
-                and not req.environ.get(SERVED_KEY)):
-            return _translate(resp.status_int, resp.headers)
-        return resp
+        status = resp.status_int
+        if status < 400 or status == 401 or req.environ.get(SERVED_KEY):
+            return resp
+        message = GENERIC_MESSAGES.get(status, GENERIC_500 if status >= 500
+                                       else 'The request failed.')
+        return fault_response(status, message, {
+            h: resp.headers[h] for h in _KEPT_HEADERS if h in resp.headers})

@@ -31,7 +31,7 @@ _VERSION_RE = re.compile(r'([1-9]\d*)\.([1-9]\d*|0)')
 _MAX_DIGITS = 9
 # The two headers as WSGI environ keys: microversion-parse reads only them,
 # and handing it just these spares it folding every header of the request.
-_ENVIRON_KEYS = {
+ENVIRON_KEYS = {
     'HTTP_' + name.upper().replace('-', '_'): name.lower()
     for name in (STANDARD_HEADER, LEGACY_HEADER)}
 
@@ -60,7 +60,7 @@ def from_request(req):
         well formed but not served here.
     """
     environ = req.environ
-    headers = {name: environ[key] for key, name in _ENVIRON_KEYS.items()
+    headers = {name: environ[key] for key, name in ENVIRON_KEYS.items()
                if key in environ}
     requested = microversion_parse.get_version(
         headers, SERVICE_TYPE, legacy_headers=[LEGACY_HEADER])

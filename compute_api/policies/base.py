@@ -20,7 +20,3 @@ rules = [
         check_str=f'{PROJECT_MEMBER} or {RULE_ADMIN_API}',
         description='A member of the owning project, or an admin.'),
 ]
-
-
-def list_rules():
-    return rules

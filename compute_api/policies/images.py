@@ -21,7 +21,3 @@ rules = [
         ],
         scope_types=['project']),
 ]
-
-
-def list_rules():
-    return rules
