@@ -1,8 +1,9 @@
 """Test doubles at the service's boundaries.
 
 ``FakeGlance`` is a real HTTP server on 127.0.0.1 that records what it is
-sent and answers what the test tells it to; ``DripServer`` answers so slowly
-that it never finishes; ``fake_auth_factory`` stands in for
+sent and answers what the test tells it to; ``DripServer`` answers a byte
+now and then, for as long as it is told to; ``FakeClock`` is the time the
+code under test reads; ``fake_auth_factory`` stands in for
 keystonemiddleware's auth_token in the unit-test pipeline, setting the
 identity headers that auth_token would set for a valid token, and the same
 ``keystone.token_auth`` plugin (the caller's token, with the service's own
@@ -47,8 +48,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             Recorded(self.command, self.path, dict(self.headers)))
         status, body, delay = glance.next_answer()
         extra = glance.extra_headers
-        if delay:
-            time.sleep(delay)
+        if delay and glance.clock is not None:
+            glance.clock.now += delay  # the time it takes, on that clock
+        elif delay:
+            glance.stopped.wait(delay)
         if status is None:  # drop the connection without answering
             self.close_connection = True
             return
@@ -73,11 +76,15 @@ class FakeGlance:
 
     ``answers`` is a list of ``(status, body_bytes, delay_seconds)``; once
     it is used up, ``default`` answers (204 unless changed). A status of
-    None closes the connection without a response.
+    None closes the connection without a response. A delay is waited out
+    (until the server stops), or, with a ``clock`` (a ``FakeClock``),
+    added to that clock's time.
     """
 
     def __init__(self):
         self.requests = []
+        self.clock = None
+        self.stopped = threading.Event()
         self.answers = []
         self.default = (204, b'', 0)
         self.extra_headers = {}
@@ -95,20 +102,21 @@ class FakeGlance:
         return self.answers.pop(0) if self.answers else self.default
 
     def stop(self):
+        self.stopped.set()
         self._server.shutdown()
         self._server.server_close()
 
 
 class DripServer:
     """Answers each request with a status line and then one header line
-    every ``interval`` seconds, never ending the headers: every read gets
-    data well within a socket timeout, so only a limit on the whole call
-    can end it. It gives up after ``give_up`` seconds (so that a test of a
-    client without such a limit fails instead of hanging)."""
+    every ``interval`` seconds: every read gets data well within a socket
+    timeout. After ``give_up`` seconds it ends the headers (a 204). Each
+    line sent calls ``on_drip``, if given (to move a test's clock)."""
 
-    def __init__(self, interval=0.2, give_up=4):
+    def __init__(self, interval=0.2, give_up=4, on_drip=None):
         self.interval = interval
         self.give_up = give_up
+        self.on_drip = on_drip
         self.connections = 0
         self._listener = socket.create_server(('127.0.0.1', 0))
         self.url = f'http://127.0.0.1:{self._listener.getsockname()[1]}'
@@ -133,13 +141,36 @@ class DripServer:
                 end = time.monotonic() + self.give_up
                 while (time.monotonic() < end
                        and not self._stopped.wait(self.interval)):
+                    if self.on_drip:
+                        self.on_drip()
                     client.sendall(b'X-Drip: 1\r\n')
+                client.sendall(b'\r\n')
             except OSError:
                 pass  # the client hung up
 
     def stop(self):
         self._stopped.set()
         self._listener.close()
+
+
+class FakeClock:
+    """A monotonic clock (``time.monotonic``) that moves only when the
+    code sleeps (``sleep``), when a test moves ``now``, or by ``tick`` at
+    each reading."""
+
+    def __init__(self, tick=0.0):
+        self.now = 1000.0
+        self.tick = tick
+        self.slept = []
+
+    def __call__(self):
+        now = self.now
+        self.now += self.tick
+        return now
+
+    def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 class FakeAuth:

@@ -141,10 +141,6 @@ class TestDeploy(test_base.BaseTestCase):
              'AuthProtocol', 'ContextMiddleware', 'APIRouter'],
             self.pipeline())
 
-    def test_auth_token_memcached_pool_default(self):
-        conf = deploy.load_conf(directory='/nonexistent')
-        self.assertFalse(conf.keystone_authtoken.memcache_use_advanced_pool)
-
 
 class TestRefusesToStart(test_base.BaseTestCase):
     """A service that could not serve does not load at all."""

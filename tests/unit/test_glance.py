@@ -91,15 +91,6 @@ class TestGlanceOutcomes(base.APITestCase):
             # one attempt plus [glance] status_code_retries (default 1)
             self.assertEqual(2, len(self.glance.requests))
 
-    def test_retry_after_cannot_stretch_the_bound(self):
-        self.glance.extra_headers = {'Retry-After': '30'}
-        self.glance.default = (503, b'', 0)
-        start = time.monotonic()
-        resp = self.delete_image()
-        self.assertFault(resp, 503, 'serviceUnavailable')
-        self.assertLess(time.monotonic() - start, 2)
-        self.assertEqual(2, len(self.glance.requests))
-
     def test_retry_that_succeeds(self):
         self.answer(503, 204)
         self.assertEqual(204, self.delete_image().status_int)
@@ -140,16 +131,16 @@ class TestGlanceUnreachable(base.APITestCase):
 
 class TestGlanceStalled(base.APITestCase):
 
-    conf_text = '[glance]\nconnect_retries = 0\n'
+    conf_text = '[glance]\nconnect_retries = 0\ntimeout = 1\n'
 
     def test_timeout_is_503_after_the_configured_timeout(self):
-        self.glance.default = (204, b'', 5)  # answers after 5 s
+        self.glance.default = (204, b'', 30)  # answers when the test ends
         start = time.monotonic()
         resp = self.delete_image()
         elapsed = time.monotonic() - start
         self.assertFault(resp, 503, 'serviceUnavailable')
-        self.assertGreaterEqual(elapsed, 2)   # [glance] timeout = 2
-        self.assertLess(elapsed, 4.5)
+        self.assertGreaterEqual(elapsed, 1)
+        self.assertLess(elapsed, 10)  # total_timeout is 40 s
 
 
 class TestNoImageEndpoint(base.APITestCase):
@@ -328,89 +319,17 @@ class TestNoCookies(base.APITestCase):
         self.assertNotIn('Cookie', second.headers)
 
 
-class TestTotalTimeout(base.APITestCase):
-    """[glance] total_timeout bounds a delete: no attempt starts after it
-    and none waits longer than the time left (base.APITestCase sets
-    timeout = 2)."""
+class ClockTestCase(base.APITestCase):
+    """The Glance adapter on an injected clock (``fakes.FakeClock``)."""
 
-    conf_text = '[glance]\ntotal_timeout = 1\n'
-
-    def timed_delete(self):
-        start = time.monotonic()
-        resp = self.delete_image()
-        return resp, time.monotonic() - start
-
-    def reload(self, conf_text):
-        self.write(deploy.CONFIG_FILE, conf_text)
-        self.app = deploy.loadapp(deploy.load_conf(directory=self.config_dir))
-
-    def test_default(self):
-        conf = deploy.load_conf(directory='/nonexistent')
-        self.assertEqual(40, conf.glance.total_timeout)
-
-    def test_socket_timeout_is_capped_at_the_time_left(self):
-        self.glance.default = (204, b'', 3)      # longer than timeout = 2
-        resp, elapsed = self.timed_delete()
-        self.assertFault(resp, 503, 'serviceUnavailable')
-        self.assertLess(elapsed, 1.5)
-        self.assertEqual(1, len(self.glance.requests))
-
-    def test_no_retry_starts_after_the_deadline(self):
-        self.reload(self.base_conf() + self.conf_text +
-                    'status_code_retries = 10\n')
-        self.glance.default = (503, b'', 0.4)
-        resp, elapsed = self.timed_delete()
-        self.assertFault(resp, 503, 'serviceUnavailable')
-        self.assertLess(elapsed, 1.5)
-        self.assertLessEqual(len(self.glance.requests), 3)
-
-    def test_a_connection_that_timed_out_is_not_reused(self):
-        self.glance.answers = [(204, b'', 3)]
-        self.assertFault(self.delete_image(), 503, 'serviceUnavailable')
-        resp, elapsed = self.timed_delete()
-        self.assertEqual(204, resp.status_int)
-        self.assertLess(elapsed, 0.5)
-        self.assertEqual(2, len(self.glance.requests))
-
-    def test_a_trickling_glance_is_bounded_by_the_worker_timeout(self):
-        # Each read gets a byte well within the socket timeout: the attempt
-        # goes on past total_timeout until Glance ends its answer (here a
-        # 204 after 1.5 s) or, in production, the WSGI server's worker
-        # timeout ends the request; no attempt starts after it.
-        drip = fakes.DripServer(interval=0.2, give_up=1.5)
-        self.addCleanup(drip.stop)
-        self.reload(self.base_conf().replace(self.glance.url, drip.url) +
-                    self.conf_text + 'connect_retries = 5\n')
-        resp, elapsed = self.timed_delete()
-        self.assertEqual(204, resp.status_int)
-        self.assertGreaterEqual(elapsed, 1.5)
-        self.assertEqual(1, drip.connections)
-
-
-class FakeClock:
-    """A monotonic clock that only moves when something sleeps."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.slept = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-class TestRetries(base.APITestCase):
-    """The retries of [glance], attempt by attempt, on an injected clock."""
-
-    def image_api(self, **options):
-        self.write(deploy.CONFIG_FILE, self.base_conf().replace(
+    def image_api(self, tick=0.0, glance_url=None, **options):
+        conf_text = self.base_conf().replace(self.glance.url,
+                                             glance_url or self.glance.url)
+        self.write(deploy.CONFIG_FILE, conf_text.replace(
             '[oslo_policy]\n', ''.join(
                 f'{key} = {value}\n' for key, value in options.items())
             + '[oslo_policy]\n'))
-        self.clock = FakeClock()
+        self.clock = fakes.FakeClock(tick)
         return glance.ImageAPI(deploy.load_conf(directory=self.config_dir),
                                clock=self.clock, sleep=self.clock.sleep)
 
@@ -420,11 +339,81 @@ class TestRetries(base.APITestCase):
             project_id=base.MEMBER['project_id'],
             user_auth_plugin=fakes.user_auth_plugin(base.MEMBER))
 
+    def advance(self, seconds):
+        self.clock.now += seconds
+
+    def delete(self, image_api):
+        image_api.delete(self.context(), str(uuid.uuid4()))
+
+    def assertUnavailable(self, image_api):
+        self.assertRaises(exception.ImageServiceUnavailable,
+                          self.delete, image_api)
+
+
+class TestTotalTimeout(ClockTestCase):
+    """[glance] total_timeout bounds a delete: no attempt starts after it
+    and none waits longer than the time left (base.APITestCase sets
+    timeout = 2)."""
+
+    def test_socket_timeout_is_capped_at_the_time_left(self):
+        # each reading of the clock takes 0.8 s: 0.2 s are left when the
+        # attempt starts, and the socket waits no longer than that
+        image_api = self.image_api(tick=0.8, total_timeout=1)
+        self.glance.default = (204, b'', 30)  # answers when the test ends
+        start = time.monotonic()
+        self.assertUnavailable(image_api)
+        self.assertLess(time.monotonic() - start, 1.5)
+        self.assertEqual(1, len(self.glance.requests))
+
+    def test_no_retry_starts_after_the_deadline(self):
+        image_api = self.image_api(total_timeout=1, status_code_retries=10,
+                                   status_code_retry_delay=0.01)
+        self.glance.clock = self.clock
+        self.glance.default = (503, b'', 0.4)   # each answer takes 0.4 s
+        self.assertUnavailable(image_api)
+        # attempts at 0, 0.41 and 0.82 s; the third ends past the deadline
+        self.assertEqual(3, len(self.glance.requests))
+        self.assertEqual([0.01, 0.01, 0], self.clock.slept)
+
+    def test_a_connection_that_timed_out_is_not_reused(self):
+        image_api = self.image_api(tick=0.8, total_timeout=1)
+        self.glance.answers = [(204, b'', 30)]  # answers when the test ends
+        self.assertUnavailable(image_api)
+        self.delete(image_api)  # the answer of a new connection, at once
+        self.assertEqual(2, len(self.glance.requests))
+
+    def test_retry_after_cannot_stretch_the_bound(self):
+        image_api = self.image_api(status_code_retry_delay=0.5)
+        self.glance.extra_headers = {'Retry-After': '30'}
+        self.glance.default = (503, b'', 0)
+        self.assertUnavailable(image_api)
+        self.assertEqual(2, len(self.glance.requests))
+        self.assertEqual([0.5], self.clock.slept)
+
+    def test_a_trickling_glance_is_bounded_by_the_worker_timeout(self):
+        # Each read gets a byte well within the socket timeout: the attempt
+        # goes on past total_timeout until Glance ends its answer (here a
+        # 204 after 0.3 s, 6 s or so on the service's clock) or, in
+        # production, the WSGI server's worker timeout ends the request.
+        drip = fakes.DripServer(interval=0.05, give_up=0.3,
+                                on_drip=lambda: self.advance(1))
+        self.addCleanup(drip.stop)
+        image_api = self.image_api(glance_url=drip.url, total_timeout=1,
+                                   connect_retries=5)
+        start = self.clock.now
+        self.delete(image_api)
+        self.assertGreater(self.clock.now - start, 1)
+        self.assertEqual(1, drip.connections)
+
+
+class TestRetries(ClockTestCase):
+    """The retries of [glance], attempt by attempt, on an injected clock."""
+
     def test_status_retries_with_their_delay(self):
         image_api = self.image_api(status_code_retries=2,
                                    status_code_retry_delay=0.5)
         self.glance.answers = [(503, b'', 0), (502, b'', 0)]
-        image_api.delete(self.context(), str(uuid.uuid4()))
+        self.delete(image_api)
         self.assertEqual(3, len(self.glance.requests))
         self.assertEqual([0.5, 0.5], self.clock.slept)
 
@@ -432,9 +421,7 @@ class TestRetries(base.APITestCase):
         self.glance.stop()
         image_api = self.image_api(connect_retries=3,
                                    connect_retry_delay=0.25)
-        self.assertRaises(exception.ImageServiceUnavailable,
-                          image_api.delete, self.context(),
-                          str(uuid.uuid4()))
+        self.assertUnavailable(image_api)
         self.assertEqual([0.25] * 3, self.clock.slept)
 
     def test_no_attempt_after_total_timeout(self):
@@ -442,9 +429,7 @@ class TestRetries(base.APITestCase):
                                    status_code_retry_delay=3,
                                    total_timeout=10)
         self.glance.default = (503, b'', 0)
-        self.assertRaises(exception.ImageServiceUnavailable,
-                          image_api.delete, self.context(),
-                          str(uuid.uuid4()))
+        self.assertUnavailable(image_api)
         # attempts at 0, 3, 6 and 9 s; the delay after it is cut to 1 s
         self.assertEqual(4, len(self.glance.requests))
         self.assertEqual([3, 3, 3, 1], self.clock.slept)
@@ -452,9 +437,7 @@ class TestRetries(base.APITestCase):
     def test_other_statuses_are_not_retried(self):
         image_api = self.image_api(status_code_retries=3)
         self.glance.default = (500, b'', 0)
-        self.assertRaises(exception.ImageServiceUnavailable,
-                          image_api.delete, self.context(),
-                          str(uuid.uuid4()))
+        self.assertUnavailable(image_api)
         self.assertEqual(1, len(self.glance.requests))
         self.assertEqual([], self.clock.slept)
 

@@ -1,6 +1,5 @@
 """Microversions: parsing, the supported range and the 2.35 image cap."""
 
-from compute_api.api import microversion
 from tests.unit import base
 
 STANDARD = 'OpenStack-API-Version'
@@ -76,8 +75,3 @@ class TestMicroversions(base.APITestCase):
             shown = '2.104' if value == 'latest' else value
             self.assertEqual(f'compute {shown}', resp.headers[STANDARD])
         self.assertGlanceNotCalled()
-
-    def test_maximum_is_one_constant(self):
-        self.assertEqual((2, 104), microversion.MAX_VERSION)
-        resp = self.request('/v2.1/', method='GET', identity=None)
-        self.assertEqual('2.104', resp.json['version']['version'])
