@@ -31,6 +31,7 @@ FAULT_NAMES = {
     409: 'conflictingRequest',
     413: 'overLimit',
     415: 'badMediaType',
+    501: 'notImplemented',  # HAProxy's own (haproxy.cfg.example)
     503: 'serviceUnavailable',
 }
 DEFAULT_FAULT_NAME = 'computeFault'
