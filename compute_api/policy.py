@@ -33,8 +33,6 @@ from compute_api import policies
 
 LOG = logging.getLogger(__name__)
 
-_STR_TAG = 'tag:yaml.org,2002:str'
-
 
 class PolicyFileError(Exception):
     """A policy file cannot be used."""
@@ -190,7 +188,7 @@ def _file_problem(path):
         return ('is not a mapping of rule names to check strings: '
                 + _where(node.start_mark))
     for item in (i for pair in getattr(node, 'value', ()) for i in pair):
-        if item.tag != _STR_TAG:
+        if item.tag != 'tag:yaml.org,2002:str':
             return ('has a rule name or rule that is not a string: '
                     + _where(item.start_mark))
     return None

@@ -50,11 +50,15 @@ def _read_chunked(environ, size):
 
 class RequestBodySizeLimiter(sizelimit.RequestBodySizeLimiter):
 
+    def __init__(self, application, conf):
+        super().__init__(application, conf)  # registers the option in conf
+        self.service_conf = conf
+
     @webob.dec.wsgify
     def __call__(self, req):
         chunked = 'chunked' in req.headers.get('Transfer-Encoding', '')
         if req.content_length is None and chunked:
-            limit = self._conf_get('max_request_body_size')
+            limit = self.service_conf.oslo_middleware.max_request_body_size
             body = _read_chunked(req.environ, limit + 1)
             if len(body) > limit:
                 raise faults.http_error(413, faults.GENERIC_MESSAGES[413])

@@ -8,7 +8,6 @@ import os
 
 from keystoneauth1 import loading as ks_loading
 from oslo_config import cfg
-from oslo_middleware import sizelimit
 from oslotest import base as oslo_base
 import requests
 
@@ -16,17 +15,6 @@ from compute_api import policy
 from tests.unit import base
 
 RULE = 'os_compute_api:images:delete'
-
-
-class TestOsloMiddleware(oslo_base.BaseTestCase):
-
-    def test_configurable_middleware_conf_get(self):
-        # compute_api.middleware.sizelimit reads its limit with _conf_get
-        conf = cfg.ConfigOpts()
-        limiter = sizelimit.RequestBodySizeLimiter(None, conf)
-        conf([])
-        conf.set_override('max_request_body_size', 1234, 'oslo_middleware')
-        self.assertEqual(1234, limiter._conf_get('max_request_body_size'))
 
 
 class TestOsloPolicy(base.APITestCase):
