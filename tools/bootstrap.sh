@@ -110,6 +110,13 @@ cd "$top"
 # both, never the system services; for the tests, nginx and Debian's uwsgi with its Python 3
 # plugin (the functional tests of the shipped nginx and uwsgi example configurations).
 debs=""
+# What a bare Debian's Python lacks for the rest: venv (ensurepip), and a C compiler and Python's
+# headers, which pip needs to build uWSGI (PyPI has no wheel of it).
+"$PYTHON" -c 'import ensurepip' >/dev/null 2>&1 || debs="$debs python3-venv"
+command -v cc >/dev/null 2>&1 || debs="$debs gcc libc6-dev"
+"$PYTHON" -c 'import os, sysconfig
+raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || debs="$debs python3-dev"
 command -v memcached >/dev/null 2>&1 || debs="$debs memcached"
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || debs="$debs postgresql"
 [ -x /usr/sbin/haproxy ] || debs="$debs haproxy"

@@ -231,7 +231,9 @@ def _unexpected(stack, exc):
         f'{first[0] if first else ""}{where}'
 
 
-def main(argv=None):
+def build_parser():
+    """The command line's parser (also used to check the documented
+    commands)."""
     parser = argparse.ArgumentParser(
         prog=_prog(),
         description='Run Keystone, Glance and compute-api on 127.0.0.1.')
@@ -259,7 +261,11 @@ def main(argv=None):
     parser.add_argument('--instances', type=int, default=SCALED_INSTANCES,
                         help='up --scaled: compute-api instances '
                              '(default: %(default)s)')
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     stack = Stack(args.workdir, compute_workers=args.compute_workers,
                   scaled=args.scaled, instances=args.instances,
                   server=args.server)
