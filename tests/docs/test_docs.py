@@ -283,3 +283,111 @@ class TestFaultSamplesAreWhatTheServiceAnswers(base.APITestCase):
                 self.assertIn('WWW-Authenticate', resp.headers, name)
             if glance is None:
                 self.assertEqual([], self.glance.requests, name)
+
+
+# --------------------------------------------------------------------------
+# README.rst: what it is and the two commands on the first screen; what it
+# says of the environments and of the test command's last line is what the
+# tools make and print.
+
+README = os.path.join(REPO, 'README.rst')
+SCREEN = 40   # lines
+
+
+def readme_commands(text):
+    """The commands of README's literal blocks (``::``), in order."""
+    commands = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.rstrip().endswith('::') and not line.startswith('..'):
+            for number, body in enumerate(lines[i + 1:], start=i + 2):
+                if body and not body[0].isspace():
+                    break
+                if body.strip():
+                    commands.append((number, body.strip()))
+    return commands
+
+
+def tool_venvs(*args):
+    """The environments ``tools/bootstrap.sh ARGS --list`` names."""
+    import subprocess
+    out = subprocess.run(['bash', os.path.join(REPO, 'tools', 'bootstrap.sh'),
+                          *args, '--list'], capture_output=True, text=True,
+                         check=True, timeout=30).stdout
+    return [line.rsplit('/', 1)[-1] for line in out.split()]
+
+
+class TestReadme(test_base.BaseTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.text = read(README)
+
+    def test_two_commands_on_the_first_screen(self):
+        commands = readme_commands(self.text)
+        self.assertEqual(['tools/stack', 'tools/run-tests'],
+                         [command for _, command in commands])
+        for line, command in commands:
+            self.assertLessEqual(line, SCREEN, command)
+
+    def test_everything_else_is_a_link(self):
+        # no section beyond the quick start and the links into doc/
+        titles = re.findall(r'^(.+)\n=+\n', self.text, re.MULTILINE)
+        self.assertEqual(['compute-api', 'Quick start', 'Documentation'],
+                         titles)
+        for target in re.findall(r'<(doc/source/[^>]+|benchmarks/[^>]+)>`_',
+                                 self.text):
+            self.assertTrue(os.path.isfile(os.path.join(REPO, target)),
+                            target)
+
+    def test_the_environments_are_what_the_tools_make(self):
+        paragraph = re.search(r'``tools/stack`` makes .*?\n\n', self.text,
+                              re.DOTALL).group(0)
+        stack_part, tests_part = paragraph.split('``tools/run-tests`` adds')
+        named = re.compile(r'``(\.venv[^`]*)``')
+        self.assertEqual(tool_venvs('--stack'), named.findall(stack_part))
+        docs = re.search(r'COMPUTE_API_DOCS_VENV:-\$top/(\.venv[-\w]*)',
+                         read(os.path.join(REPO, 'tools', 'build-docs')))
+        compat = re.search(r'"\$top/(\.venv-compat)/\$series"',
+                           read(os.path.join(REPO, 'tools', 'compat')))
+        self.assertEqual(
+            [name for name in tool_venvs() if name not in
+             tool_venvs('--stack')]
+            + [docs.group(1), compat.group(1) + '/<series>'],
+            named.findall(tests_part))
+
+    def test_the_last_line_is_what_run_tests_prints(self):
+        import subprocess
+        import sys
+        import tempfile
+        stated = re.search(r'last line is ``(N passed, N failed)``,\s+'
+                           r'followed by ``(, N skipped)`` when', self.text)
+        self.assertIsNotNone(stated)
+        without, skipped = (re.escape(group).replace('N', r'\d+')
+                            for group in stated.groups())
+        run_tests = read(os.path.join(REPO, 'tools', 'run-tests'))
+        # the script's own last step: the sum of every stage's line
+        (total,) = re.findall(r"<<'PY'\n(.*?)\nPY\n", run_tests, re.DOTALL)
+        stages = [
+            ('unit tests: 7 passed, 0 failed\n'
+             'functional: 3 passed, 1 failed\n',
+             '10 passed, 1 failed', f'^{without}$'),
+            ('unit tests: 7 passed, 0 failed, 2 skipped\n'
+             'docs: 5 passed, 0 failed\n',
+             '12 passed, 0 failed, 2 skipped', f'^{without}{skipped}$'),
+        ]
+        for summary, expected, regex in stages:
+            with tempfile.NamedTemporaryFile('w', suffix='.txt') as f:
+                f.write(summary)
+                f.flush()
+                out = subprocess.run([sys.executable, '-c', total, f.name],
+                                     capture_output=True, text=True,
+                                     check=True).stdout
+            last = out.splitlines()[-1]
+            self.assertEqual(expected, last)
+            self.assertRegex(last, regex)
+
+    def test_no_test_counts(self):
+        # they change with every change; the last line says them
+        self.assertIsNone(re.search(r'\d+ (passed|failed|skipped)',
+                                    self.text))
