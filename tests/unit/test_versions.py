@@ -51,6 +51,19 @@ class TestHealthcheck(base.APITestCase):
         resp = self.request('/healthcheck', method='GET', identity=None)
         self.assertEqual(200, resp.status_int)
 
+    def test_a_disabled_healthcheck_is_a_compute_fault(self):
+        # oslo.middleware answers 503 in the format the client accepts;
+        # the client gets the Compute fault whatever that is
+        flag = self.write('healthcheck_disable', '')
+        self.write('compute_api.conf', self.base_conf()
+                   + '[healthcheck]\nbackends = disable_by_file\n'
+                   f'disable_by_file_path = {flag}\n')
+        self.app = deploy.loadapp(deploy.load_conf(directory=self.config_dir))
+        for accept in ('application/json', 'text/html', 'text/plain'):
+            resp = self.request('/healthcheck', method='GET', identity=None,
+                                headers={'Accept': accept})
+            self.assertFault(resp, 503, 'serviceUnavailable')
+
     def test_a_declined_healthcheck_goes_down_the_pipeline(self):
         # oslo.middleware declines a source outside allowed_source_ranges
         # and, with ignore_proxied_requests, a proxied request: the rest of
