@@ -9,7 +9,8 @@ starts, on free ports of 127.0.0.1 only:
   answers concurrent token issues with "database is locked"): ``keystone``,
 * Glance under gunicorn (sqlite, file store, one sync worker: Glance on
   sqlite answers concurrent writes with "database is locked"): ``glance``,
-* compute-api under gunicorn (``compute_api.wsgi.api:application``), run as
+* compute-api (``compute_api.wsgi.api:application``) under uWSGI, or
+  gunicorn (``--server``), with the shipped example configuration, run as
   the install guide has operators run it, from its own virtual environment
   (``.venv-service``, made by ``tools/bootstrap.sh``): ``compute``.
 
@@ -19,8 +20,9 @@ and writes everything a client needs (URLs, ports, passwords, ids, PIDs) to
 ``<workdir>/stack.json`` (``state``).  Every service runs detached in its own
 session and process group, logs under ``<workdir>/logs/`` and has a PID file
 under ``<workdir>/pids/`` (``processes``); ``down`` stops them all.
-``core`` holds the ``Stack`` that puts the services together and ``cli``
-the command line.
+``core`` holds the ``Stack`` that puts the services together, ``cli``
+the command line and ``progress`` the lines it prints while a stack
+starts.
 
 ``up --scaled`` (``Stack(scaled=True)``) makes it look like production:
 Keystone and Glance keep their data in a private PostgreSQL cluster
