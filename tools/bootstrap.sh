@@ -168,20 +168,19 @@ install_service() {
     echo "$service_want" > "$service_stamp"
 }
 
-# Both at once: they are independent, and pip spends much of its time waiting.
+# Both at once, each environment made in its job: they are independent, and pip spends much of
+# its time waiting.
 jobs=()
 installing=()
-make_venv "$VENV"
 if [ ! -f "$tools_stamp" ] || [ "$(cat "$tools_stamp")" != "$tools_want" ]; then
     echo "bootstrap: installing the test tools, Keystone and Glance into $VENV" >&2
-    install_tools &
+    { make_venv "$VENV" && install_tools; } &
     jobs+=($!)
     installing+=("$VENV")
 fi
-make_venv "$SERVICE_VENV"
 if [ ! -f "$service_stamp" ] || [ "$(cat "$service_stamp")" != "$service_want" ]; then
     echo "bootstrap: installing compute-api and its runtime requirements into $SERVICE_VENV" >&2
-    install_service &
+    { make_venv "$SERVICE_VENV" && install_service; } &
     jobs+=($!)
     installing+=("$SERVICE_VENV")
 fi
@@ -207,7 +206,10 @@ fi
 # its source changed.
 nova_stamp="$NOVA_VENV/.bootstrap-stamp"
 nova_want="nova==$NOVA_VERSION $service_want"
-make_venv "$NOVA_VENV"
+if [ ! -x "$NOVA_VENV/bin/python" ]; then
+    make_venv "$NOVA_VENV" &
+    wait_with_progress "echo creating $NOVA_VENV" $!
+fi
 if [ ! -f "$nova_stamp" ] || [ "$(cat "$nova_stamp")" != "$nova_want" ]; then
     if [ "$("$NOVA_VENV/bin/python" -m pip show nova 2>/dev/null | sed -n 's/^Version: //p')" \
             != "$NOVA_VERSION" ]; then

@@ -7,10 +7,13 @@ gaps between lines measured.
 """
 
 import itertools
+import os
+import pathlib
 import subprocess
 import threading
 import time
 
+import fixtures
 import testtools
 
 from tests import stack
@@ -155,3 +158,60 @@ class TestBootstrapEnvironments(testtools.TestCase):
         text = (stack.REPO_ROOT / 'tools' / 'stack').read_text()
         self.assertIn('bash tools/bootstrap.sh --stack\n', text)
         self.assertNotIn('bash tools/bootstrap.sh\n', text)
+
+
+# A stand-in for Python: "-m venv DIR" makes DIR (with this script as its
+# python) after a pause, "-m pip ..." pauses and succeeds, "-c CODE" succeeds
+# (the checks of what Debian's Python lacks go to the real Python).
+FAKE_PYTHON = '''#!/bin/bash
+if [ "$1" = -m ] && [ "$2" = venv ]; then
+    sleep 3
+    mkdir -p "$3/bin" "$3/lib/python3.11/site-packages"
+    cp "$0" "$3/bin/python"
+    exit 0
+fi
+if [ "$1" = -m ] && [ "$2" = pip ]; then
+    [ "$3" = show ] && exit 1
+    sleep 1.5
+    exit 0
+fi
+case "$2" in *ensurepip*|*sysconfig*) exec python3 "$@" ;; esac
+exit 0
+'''
+
+
+class TestBootstrapIsNeverSilent(testtools.TestCase):
+    """tools/bootstrap.sh --stack on a fresh clone, with Python and pip
+    replaced by stand-ins that take their time: a line at least every
+    interval, from the first to the last."""
+
+    def test_fresh_environments(self):
+        tmp = pathlib.Path(self.useFixture(fixtures.TempDir()).path)
+        fake = tmp / 'python'
+        fake.write_text(FAKE_PYTHON)
+        fake.chmod(0o755)
+        env = dict(os.environ, PYTHON=str(fake), BOOTSTRAP_PROGRESS_EVERY='1',
+                   COMPUTE_API_VENV=str(tmp / 'venv'),
+                   COMPUTE_API_SERVICE_VENV=str(tmp / 'venv-service'))
+        started = time.monotonic()
+        process = subprocess.Popen(['bash', str(BOOTSTRAP), '--stack'],
+                                   env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)
+        lines = [(time.monotonic(), line.rstrip('\n'))
+                 for line in process.stderr]
+        self.assertEqual(0, process.wait(timeout=120), lines)
+        ended = time.monotonic()
+        if any('Debian packages' in line for _, line in lines):
+            self.skipTest('Debian packages were missing: installed them')
+        texts = [line for _, line in lines]
+        self.assertIn(f'bootstrap: creating {tmp}/venv', texts)
+        self.assertIn(f'bootstrap: creating {tmp}/venv-service', texts)
+        self.assertTrue(texts[-1].endswith(': done'), texts)
+        times = [started] + [t for t, _ in lines] + [ended]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        # every interval (1 s) a line, give or take the loop's half second
+        # and a busy machine; a pause of the stand-in (3 s) outside the
+        # progress loop would show
+        self.assertLess(max(gaps), 2.5, lines)
+        for venv in ('venv', 'venv-service'):
+            self.assertTrue((tmp / venv / '.bootstrap-stamp').is_file())
