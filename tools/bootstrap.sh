@@ -18,7 +18,7 @@
 #
 # Safe to run again: it only installs what is missing or out of date (the service is rebuilt
 # whenever its source changed). .venv and .venv-service are installed side by side. While it
-# installs it prints a line at least every $BOOTSTRAP_PROGRESS_EVERY (10) seconds.
+# installs it prints a line about every $BOOTSTRAP_PROGRESS_EVERY (10) seconds.
 set -euo pipefail
 top="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
