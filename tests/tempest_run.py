@@ -50,6 +50,8 @@ import subprocess
 import sys
 import uuid
 
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
 import subunit
 import testtools
 import yaml
@@ -75,11 +77,9 @@ WRONG = {
         'ImagesDeleteNegativeTest.test_smuggled_ids_are_not_found',
     },
 }
-# pre-provisioned accounts: project -> roles of its users, one user each.
-# One member per project, so the alt persona (any free account) is never
-# in the primary persona's project.
-ACCOUNTS = {'a': ('member', 'reader'), 'b': ('member', 'reader'),
-            'c': ('member',), 'd': ('member',)}
+# pre-provisioned accounts: a member and a reader in each project, two
+# projects per tempest worker (doc/source/verify.rst)
+ACCOUNTS = {name: ('member', 'reader') for name in 'abcd'}
 
 
 def tempest_conf_sections(state, workspace, region=None, mode='standalone',
@@ -198,9 +198,9 @@ def results(directory):
     return found
 
 
-def run(state, directory, extra_args=(), **conf):
+def run(state, directory, extra_args=(), more_leftovers=dict, **conf):
     """Run the plugin's tests in a fresh workspace; returns
-    ``(results, leftovers)``."""
+    ``(results, leftovers)`` (with what ``more_leftovers()`` finds)."""
     make_workspace(state, directory, **conf)
     before = inventory(state)
     env = {k: v for k, v in os.environ.items()
@@ -208,7 +208,8 @@ def run(state, directory, extra_args=(), **conf):
     subprocess.run([str(TEMPEST), 'run', '--regex', PLUGIN_REGEX,
                     *extra_args], cwd=directory, env=env,
                    stdin=subprocess.DEVNULL, check=False)
-    return results(directory), leftovers(before, inventory(state))
+    return results(directory), {**leftovers(before, inventory(state)),
+                                **more_leftovers()}
 
 
 # What the configurations need ----------------------------------------------
@@ -260,7 +261,10 @@ def tls_proxy(state, backends):
 @contextlib.contextmanager
 def accounts(state, directory):
     """Projects and users for ``accounts.yaml`` (:data:`ACCOUNTS`), made
-    with the stack's admin and removed afterwards; yields the file."""
+    with the stack's admin and removed afterwards; yields the file and a
+    callable returning what tempest left with the users that outlive the
+    run: access rules (Keystone keeps an application credential's access
+    rules when it is deleted, and only their user may list them)."""
     admin = stack.get_session(state, 'admin')
 
     def call(method, path, body=None):
@@ -290,7 +294,22 @@ def accounts(state, directory):
         path = pathlib.Path(directory).resolve().parent / (
             pathlib.Path(directory).name + '-accounts.yaml')
         path.write_text(yaml.safe_dump(entries))
-        yield str(path)
+
+        def access_rules():
+            found = []
+            for entry in entries:
+                user = v3.Password(
+                    auth_url=state['keystone_url'], **{
+                        k: entry[k] for k in (
+                            'username', 'password', 'project_name',
+                            'user_domain_name', 'project_domain_name')})
+                session = ks_session.Session(auth=user)
+                found += [rule['id'] for rule in stack._keystone(
+                    state, session, 'GET',
+                    f'/users/{session.get_user_id()}/access_rules')[
+                        'access_rules']]
+            return {'access rules': found} if found else {}
+        yield str(path), access_rules
     finally:
         for item in reversed(made):
             call('DELETE', item)
@@ -335,8 +354,9 @@ def configuration(state, name, compute_url, directory):
     region, remove = add_region(state, compute_url + '/v2.1')
     try:
         if name == 'accounts':
-            with accounts(state, directory) as accounts_file:
-                yield {'region': region, 'accounts_file': accounts_file}
+            with accounts(state, directory) as (accounts_file, check):
+                yield {'region': region, 'accounts_file': accounts_file,
+                       'more_leftovers': check}
         else:
             yield {'region': region,
                    'tempest_roles': 'admin' if name == 'admin-roles' else None}

@@ -37,9 +37,9 @@ ComputeApiGroup = [
                     'image) are not asserted.'),
     cfg.StrOpt('max_microversion',
                help='The highest Compute API microversion the endpoint '
-                    'serves; the next one up must be refused with 406. By '
-                    'default, the "version" of the endpoint\'s own version '
-                    'document (GET /v2.1/).'),
+                    'serves (X.Y); the next one up must be refused with 406. '
+                    'Unset or "latest": the "version" of the endpoint\'s own '
+                    'version document (GET /v2.1/).'),
     cfg.IntOpt('max_request_body_size',
                default=114688,
                min=1,

@@ -35,6 +35,7 @@ class ApplicationCredentialAccessRulesTest(base.BaseImageDeleteTest):
         super().setup_clients()
         cls.app_creds_client = cls.os_primary.application_credentials_client
         cls.token_client = cls.os_primary.token_v3_client
+        cls.access_rules_client = cls.os_primary.access_rules_client
 
     def access_rule(self, method):
         """An access rule for ``method`` on the images of the catalog's
@@ -53,6 +54,11 @@ class ApplicationCredentialAccessRulesTest(base.BaseImageDeleteTest):
             name=data_utils.rand_name(self.__class__.__name__,
                                       prefix=CONF.resource_name_prefix),
             access_rules=rules)['application_credential']
+        # Keystone keeps a credential's access rules when the credential
+        # goes; they are removed after it (cleanups run last in, first out)
+        for rule in cred['access_rules']:
+            self.addCleanup(self.access_rules_client.delete_access_rule,
+                            user_id, rule['id'])
         self.addCleanup(
             self.app_creds_client.delete_application_credential,
             user_id, cred['id'])
