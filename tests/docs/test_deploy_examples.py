@@ -64,11 +64,11 @@ def gunicorn_settings():
 
 
 def glance_worst_wait():
-    """The longest a delete waits on the Image service with the defaults."""
-    d = glance.DEFAULTS
-    return ((1 + d['connect_retries'] + d['status_code_retries'])
-            * d['timeout'] + d['connect_retries'] * d['connect_retry_delay']
-            + d['status_code_retries'] * d['status_code_retry_delay'])
+    """The longest a delete waits on the Image service with the defaults:
+    no attempt starts after ``total_timeout`` and each is capped at the time
+    left."""
+    (opt,) = [o for o in glance.OPTS if o.name == 'total_timeout']
+    return opt.default
 
 
 class TestNginxExample(test_base.BaseTestCase):
