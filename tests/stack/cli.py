@@ -187,7 +187,9 @@ def _elsewhere(stack, command):
               if pathlib.Path(workdir) != stack.workdir]
     if others:
         return ('; running elsewhere: ' + ', '.join(
-            f'{_prog()} {command} --workdir {workdir}' for workdir in others))
+            f'{_prog()} {command}' + (
+                '' if pathlib.Path(workdir) == DEFAULT_WORKDIR
+                else f' --workdir {workdir}') for workdir in others))
     return (f'; for a stack started with --workdir DIR: {_prog()} {command} '
             '--workdir DIR')
 
@@ -210,6 +212,9 @@ def _cmd_status(stack, args):
     for name, pid in status.items():
         state = f'running (pid {pid})' if pid else 'not running'
         print(f'{name:<12} {state}')
+    if not any(status.values()):
+        print(f'nothing running in {stack.workdir}'
+              f'{_elsewhere(stack, "status")}')
     return 0 if all(status.values()) else 1
 
 

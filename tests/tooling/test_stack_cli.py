@@ -9,6 +9,7 @@ Nothing here starts a stack.
 
 import contextlib
 import io
+import json
 import os
 import pathlib
 import subprocess
@@ -105,6 +106,24 @@ class TestAnotherWorkdir(testtools.TestCase):
         self.assertEqual(1, code)
         self.assertIn(f'no stack in {self.workdir}', out)
         self.assertIn('tools/stack status --workdir /tmp/other', out)
+
+    def test_status_of_a_stopped_stack_names_the_running_ones(self):
+        state = {'workdir': self.workdir, 'pids': {'keystone': 1}}
+        with open(os.path.join(self.workdir, 'stack.json'), 'w') as f:
+            json.dump(state, f)
+        with mock.patch.object(cli, 'running_stacks',
+                               return_value=['/tmp/other',
+                                             str(cli.DEFAULT_WORKDIR)]), \
+                mock.patch.object(cli, 'process_status',
+                                  return_value={'keystone': None}):
+            code, out, _ = run_main('status', '--workdir', self.workdir,
+                                    env=self.env)
+        self.assertEqual(1, code)
+        self.assertIn('keystone     not running', out)
+        self.assertIn('tools/stack status --workdir /tmp/other', out)
+        # the default workdir's stack: the bare command
+        self.assertIn(', tools/stack status\n', out)
+        self.assertNotIn(f'--workdir {cli.DEFAULT_WORKDIR}', out)
 
     def test_with_none_running_it_says_how(self):
         with mock.patch.object(cli, 'running_stacks', return_value=[]):

@@ -2,6 +2,7 @@
 
 import configparser
 import importlib.metadata
+import io
 import pathlib
 import tempfile
 
@@ -125,12 +126,13 @@ class TestReport(testtools.TestCase):
     """The summary lines of a run, and the verdict on a wrong deployment."""
 
     def report(self, found, left=None, wrong=None):
-        out = self.useFixture(fixtures.StringStream('stdout'))
-        self.useFixture(fixtures.MonkeyPatch('sys.stdout', out.stream))
+        # kept apart from the test's own output, which a log would show
+        out = io.StringIO()
+        self.useFixture(fixtures.MonkeyPatch('sys.stdout', out))
+        self.useFixture(fixtures.MonkeyPatch('sys.stderr', io.StringIO()))
         failed = tempest_run.report('tempest standalone x', found,
                                     left or {}, wrong)
-        out.stream.seek(0)
-        return failed, out.stream.read().splitlines()
+        return failed, out.getvalue().splitlines()
 
     def test_correct_deployment(self):
         failed, lines = self.report({'A.test_a': 'success',
