@@ -1,21 +1,15 @@
 """Assemble the WSGI application: config, logging, policy, Paste pipeline.
 
 The configuration directory is ``$OS_COMPUTE_API_CONFIG_DIR`` (default
-``/etc/compute_api``); the service reads ``compute_api.conf`` there and
-finds ``api-paste.ini`` beside it, falling back to the packaged file.
+``/etc/compute_api``): ``compute_api.conf`` there, and ``api-paste.ini``
+beside it or else the packaged one. A service that cannot serve (no
+readable ``compute_api.conf``, no service user in ``[keystone_authtoken]``)
+refuses to load, naming what is missing, in the WSGI server's log.
 
-A service that cannot serve refuses to start: a missing or unreadable
-``compute_api.conf``, or ``[keystone_authtoken]`` without the service
-user's credentials, stops the application from loading with an error that
-names what is missing, so that an operator sees it in the WSGI server's log
-at start rather than as failing requests later.
-
-The Paste factories find their configuration in one of two ways: the
-``ConfigOpts`` handed to :func:`loadapp` while it builds a pipeline, or,
-when another Paste loader builds it (a host's, a test's), the
-``compute_api.conf`` of the directory their section names with
-``config_dir`` (default ``$OS_COMPUTE_API_CONFIG_DIR``), loaded once per
-directory and process.
+The Paste factories take the ``ConfigOpts`` :func:`loadapp` hands them,
+or, under another Paste loader (a host's, a test's), the
+``compute_api.conf`` of their section's ``config_dir`` (default
+``$OS_COMPUTE_API_CONFIG_DIR``), loaded once per directory and process.
 """
 
 import importlib.util

@@ -40,7 +40,7 @@ class ComputeAPIError(Exception):
 
 class ProjectMismatch(ComputeAPIError):
     msg_fmt = ("Malformed request URL: the project '%(url_project)s' in the "
-               "URL does not match the token's project '%(token_project)s'.")
+               "URL does not match the token's project %(token_project)s.")
     code = 400
 
 

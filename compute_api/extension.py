@@ -1,27 +1,18 @@
-"""The Delete Image call as a Paste filter inside a Nova-like compute API.
-
-An operator who serves the Compute API with Nova adds one filter to Nova's
-``api-paste.ini``, right after ``keystonecontext``::
+"""The Delete Image call as a Paste filter inside a Nova-like compute API
+(doc/source/nova-extension.rst): in Nova's ``api-paste.ini``, right after
+``keystonecontext``::
 
     [filter:compute_api_images]
     paste.filter_factory = compute_api.extension:images_filter_factory
     config_dir = /etc/compute_api
 
-The filter serves ``DELETE [/{project_id}]/images/{image_id}`` below the
-API's version root (``/v2.1``, or ``/v2`` in the host's legacy pipeline)
-at microversions 2.1 to 2.35 with the service's own router, controller,
-policy and Glance adapter: the very objects of the standalone pipeline,
-built from ``compute_api.conf`` in ``config_dir``. A request to an images
-path with a method override or a query that is not UTF-8 is refused (400).
-Every other request (other paths and methods, other microversions,
-malformed version headers) goes to the host unchanged, so that the host's
-own answers stand.
-
-The host has already authenticated the request: its ``auth_token`` left
-the identity headers and ``keystone.token_auth`` (the caller's token and
-catalog, which the Glance adapter uses) in the environ, so the filter needs
-no ``[keystone_authtoken]`` of its own. The version root may be in
-``SCRIPT_NAME`` (Nova's urlmap moves it there) or still in ``PATH_INFO``.
+It serves ``DELETE [/{project_id}]/images/{image_id}`` below the version
+root (``/v2.1``, or the legacy ``/v2``; in ``SCRIPT_NAME`` or still in
+``PATH_INFO``) at microversions 2.1 to 2.35 with the standalone pipeline's
+own router, controller, policy and Glance adapter, built from
+``config_dir``; the host's ``auth_token`` has already authenticated it. An
+images path with a method override or a query that is not UTF-8 is
+refused (400); every other request goes to the host unchanged.
 """
 
 import logging

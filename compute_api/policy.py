@@ -1,28 +1,23 @@
 """The policy enforcer: the rules in force and the one door to them.
 
 The rules are the defaults in code (:mod:`compute_api.policies`) overridden
-by the policy file and the files of the policy directories, read again
-whenever one of them changes, so that an operator's edit takes effect
-without a restart. The service fails closed on a policy file it cannot use:
-while one cannot be read or parsed, every authorization is refused with
-:class:`~compute_api.exception.PolicyUnavailable` (503), with the file and
-the line in the log, rather than decided by the rules read before the file
-changed (which is what oslo.policy alone does after a failed reload). A
-worker that starts while the file is broken does the same: refusing to load
-would not be safer (the WSGI server's master stops altogether when a worker
-cannot boot, so one worker replaced while the file is broken would take the
-whole service down until a restart by hand), and it recovers by itself once
-the file is corrected.
+by the policy file and the policy directories' files, read again whenever
+one of them changes (no restart). While a policy file cannot be read or
+parsed, every authorization fails closed with
+:class:`~compute_api.exception.PolicyUnavailable` (503), the file and line
+in the log, instead of keeping the old rules as oslo.policy alone does; a
+worker that starts then does the same (refusing to load would stop the
+WSGI server's master) and recovers once the file is corrected.
 
-A change of the files never edits the rules in force: a new oslo.policy
-enforcer is built and loaded from the files, and only then replaces the
-old one, so that a request authorized meanwhile (by another thread) is
-decided by one whole set of rules, the old or the new.
+A change never edits the rules in force: a new oslo.policy enforcer is
+loaded from the files and then replaces the old one, so a concurrent
+request is decided by one whole set of rules, the old or the new.
 """
 
 import logging
 import os
 import threading
+import time
 
 from oslo_policy import opts as policy_opts
 from oslo_policy import policy
@@ -32,6 +27,10 @@ from compute_api import exception
 from compute_api import policies
 
 LOG = logging.getLogger(__name__)
+# How long a policy file that was emptied or removed may stay so before it
+# is taken for what the operator meant (no overrides): an editor or a shell
+# that rewrites the file in place empties it first.
+SETTLE = 2.0
 
 
 class PolicyFileError(Exception):
@@ -94,19 +93,36 @@ class Enforcer:
     policy files; when that changes (a file's modification time, size or
     inode, or the list of files), :func:`load` builds the new rules."""
 
-    def __init__(self, conf):
+    def __init__(self, conf, clock=time.monotonic):
         policy_opts.set_defaults(conf)
         self.conf = conf
         self.problems = []
         self._rules = None  # the oslo.policy enforcer in force, if any
         self._seen = None
+        self._emptied = None  # (what was seen, since when)
+        self._clock = clock
         self._lock = threading.Lock()
         self.refresh()
+
+    def _settling(self, seen):
+        """True while a policy file that had rules is empty or gone, for
+        up to SETTLE seconds: the rules in force stay until the file is
+        written again (a rewrite in place) or has stayed so."""
+        def size(st):  # (mtime, size, ...) or the errno of a failed stat
+            return st[1] if isinstance(st, tuple) else 0
+        now = dict(seen[0])
+        if self._rules is None or not any(
+                size(st) and not size(now.get(path))
+                for path, st in self._seen[0]):
+            return False
+        if self._emptied is None or self._emptied[0] != seen:
+            self._emptied = (seen, self._clock())
+        return self._clock() - self._emptied[1] < SETTLE
 
     def refresh(self):
         _, files, unlisted = policy_files(self.conf)
         seen = [(path, _stat(path)) for path in files], unlisted
-        if seen == self._seen:
+        if seen == self._seen or self._settling(seen):
             return
         with self._lock:  # one thread loads; the others wait for it
             if seen == self._seen:

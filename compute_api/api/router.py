@@ -91,7 +91,8 @@ class APIRouter:
         if url_project is not None and url_project != context.project_id:
             raise exception.ProjectMismatch(
                 url_project=exception.shown(url_project),
-                token_project=context.project_id)
+                token_project=f"'{context.project_id}'" if context.project_id
+                else '(none: the token is scoped to no project)')
         controller = self._controllers[match['controller']]
         action = getattr(controller, match['action'])
         kwargs = {k: v for k, v in match.items()

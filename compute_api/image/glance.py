@@ -9,12 +9,8 @@ session serves every user, it keeps no cookies: whatever a Glance (or a load
 balancer in front of it) sets for one user must never be sent with another
 user's request.
 
-The retries of ``[glance]`` are made here rather than by keystoneauth1, so
-that ``[glance] total_timeout`` bounds a delete (see :mod:`the options
-<compute_api.conf.glance>`).
-
-Every Glance outcome is translated into a domain error here, so that
-nothing Glance answers, and no way it fails, reaches the client raw.
+The ``[glance]`` retries are made here, so that ``total_timeout`` bounds
+them; every Glance outcome becomes a domain error, never a raw answer.
 """
 
 from http import cookiejar

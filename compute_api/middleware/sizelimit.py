@@ -56,7 +56,9 @@ class RequestBodySizeLimiter(sizelimit.RequestBodySizeLimiter):
 
     @webob.dec.wsgify
     def __call__(self, req):
-        chunked = 'chunked' in req.headers.get('Transfer-Encoding', '')
+        # transfer-coding names are case-insensitive (RFC 9112)
+        codings = req.headers.get('Transfer-Encoding', '').lower()
+        chunked = 'chunked' in (c.strip() for c in codings.split(','))
         if req.content_length is None and chunked:
             limit = self.service_conf.oslo_middleware.max_request_body_size
             body = _read_chunked(req.environ, limit + 1)

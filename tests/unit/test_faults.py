@@ -101,6 +101,16 @@ class TestFaultShapes(base.APITestCase):
         self.assertFault(resp, 413, 'overLimit')
         self.assertGlanceNotCalled()
 
+    def test_the_transfer_coding_is_case_insensitive(self):
+        # "Chunked" or a list of codings is chunked too: such a body over
+        # the limit must not reach the delete
+        for coding in ('Chunked', 'CHUNKED', 'gzip, chunked', ' chunked '):
+            resp = self.chunked_delete(b'x' * (114688 + 1),
+                                       environ={'HTTP_TRANSFER_ENCODING':
+                                                coding})
+            self.assertFault(resp, 413, 'overLimit')
+        self.assertGlanceNotCalled()
+
     def test_oversized_chunked_body_is_413_before_authentication(self):
         resp = self.chunked_delete(b'x' * 200000, identity=None)
         self.assertFault(resp, 413, 'overLimit')

@@ -10,8 +10,10 @@ import os
 import time
 
 import fixtures
+from oslo_context import context as oslo_context
 
 from compute_api import deploy
+from compute_api import exception
 from compute_api import policies
 from compute_api import policy
 from compute_api.api import router
@@ -251,12 +253,16 @@ class TestBrokenPolicyFile(base.APITestCase):
         self.assertFault(self.delete_image(identity=self.MEMBER), 403,
                          'forbidden', RULE)
 
-    def test_removed_file_means_the_defaults(self):
+    def test_removed_file_is_no_error(self):
+        # the defaults, once it stays removed (TestFileRewrittenInPlace);
+        # until then the rules in force, never a 503
         self.set_policy(f'"{RULE}": "role:admin"\n')
         self.assertFault(self.delete_image(identity=self.MEMBER), 403,
                          'forbidden', RULE)
         os.remove(os.path.join(self.config_dir, 'policy.yaml'))
-        self.assertAllowed()
+        self.assertFault(self.delete_image(identity=self.MEMBER), 403,
+                         'forbidden', RULE)
+        self.assertEqual([], self.errors())
 
     def test_broken_file_at_start_is_503_until_corrected(self):
         # a worker that starts while the file is broken serves like the
@@ -289,3 +295,63 @@ class TestPolicyInCode(base.base.BaseTestCase):
         conf = base.deploy.load_conf(directory='/nonexistent')
         served = set(router.build_router(conf).routes())
         self.assertEqual(served, documented)
+
+
+class TestFileRewrittenInPlace(base.APITestCase):
+    """A policy file rewritten in place (``cat new > policy.yaml``) is
+    empty for a moment: the rules in force stay until it is written again,
+    and an empty or removed file counts only once it has stayed so."""
+
+    def setUp(self):
+        super().setUp()
+        self.now = 1000.0
+        self.path = os.path.join(self.config_dir, 'policy.yaml')
+        self.stamp = time.time()
+        self.rewrite(f'"{RULE}": "!"\n')
+        self.enforcer = policy.Enforcer(self.conf, clock=lambda: self.now)
+        member = PERSONAS['project_member']
+        self.member = oslo_context.RequestContext(
+            user_id=member['user_id'], project_id=member['project_id'],
+            roles=member['roles'])
+
+    def rewrite(self, text):
+        with open(self.path, 'w') as f:
+            f.write(text)
+        self.stamp += 1  # the modification time moves on any clock
+        os.utime(self.path, (self.stamp, self.stamp))
+
+    def allowed(self):
+        try:
+            self.enforcer.authorize(self.member, RULE,
+                                    {'project_id': base.PROJECT})
+        except exception.PolicyNotAuthorized:
+            return False
+        return True
+
+    def test_an_emptied_file_keeps_the_rules_until_it_is_written(self):
+        self.assertFalse(self.allowed())
+        self.rewrite('')  # truncated, the new text not written yet
+        self.assertFalse(self.allowed())
+        self.now += policy.SETTLE - 0.1
+        self.assertFalse(self.allowed())
+        self.rewrite(f'"{RULE}": "!"\n# edited\n')
+        self.now += 0.2
+        self.assertFalse(self.allowed())
+
+    def test_a_file_left_empty_means_no_overrides(self):
+        self.rewrite('')
+        self.assertFalse(self.allowed())
+        self.now += policy.SETTLE
+        self.assertTrue(self.allowed())  # the default rule: a member
+
+    def test_a_removed_file_counts_once_it_stays_removed(self):
+        os.unlink(self.path)
+        self.assertFalse(self.allowed())
+        self.now += policy.SETTLE
+        self.assertTrue(self.allowed())
+
+    def test_other_changes_take_effect_at_once(self):
+        self.rewrite('{}\n')
+        self.assertTrue(self.allowed())
+        self.rewrite(f'"{RULE}": "!"\n')
+        self.assertFalse(self.allowed())

@@ -65,6 +65,17 @@ class TestRouting(base.APITestCase):
         self.assertIn(base.PROJECT, resp.json['badRequest']['message'])
         self.assertGlanceNotCalled()
 
+    def test_a_token_scoped_to_no_project_is_told_so(self):
+        # a domain-scoped admin, for instance
+        identity = {'user_id': 'u-admin', 'project_id': None,
+                    'roles': ['admin', 'member', 'reader']}
+        resp = self.delete_image(project=base.PROJECT, identity=identity)
+        self.assertFault(resp, 400, 'badRequest', base.PROJECT)
+        message = resp.json['badRequest']['message']
+        self.assertIn('scoped to no project', message)
+        self.assertNotIn('None', message)
+        self.assertGlanceNotCalled()
+
     def test_tempest_style_delete_with_json_content_type_and_body(self):
         resp = self.delete_image(
             headers={'Content-Type': 'application/json',
