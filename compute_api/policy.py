@@ -110,14 +110,15 @@ class Enforcer:
         written again (a rewrite in place) or has stayed so."""
         def size(st):  # (mtime, size, ...) or the errno of a failed stat
             return st[1] if isinstance(st, tuple) else 0
-        now = dict(seen[0])
+        current = dict(seen[0])
         if self._rules is None or not any(
-                size(st) and not size(now.get(path))
+                size(st) and not size(current.get(path))
                 for path, st in self._seen[0]):
             return False
+        now = self._clock()
         if self._emptied is None or self._emptied[0] != seen:
-            self._emptied = (seen, self._clock())
-        return self._clock() - self._emptied[1] < SETTLE
+            self._emptied = (seen, now)
+        return now - self._emptied[1] < SETTLE
 
     def refresh(self):
         _, files, unlisted = policy_files(self.conf)
